@@ -1,0 +1,119 @@
+"""Build real wheels and sdists inside tests, so no binary is ever committed.
+
+The builders write the same files a build backend would (METADATA/PKG-INFO, WHEEL, RECORD), with
+knobs to produce the hostile variants the upload tests need.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+
+def dist_name(name: str) -> str:
+    """The escaped name used in filenames and .dist-info directories."""
+    return canonicalize_name(name).replace("-", "_")
+
+
+def core_metadata(
+    name: str,
+    version: str,
+    *,
+    summary: str = "A test package",
+    requires_dist: list[str] | tuple[str, ...] = (),
+    requires_python: str | None = None,
+    extra_headers: str = "",
+) -> str:
+    lines = ["Metadata-Version: 2.4", f"Name: {name}", f"Version: {version}", f"Summary: {summary}"]
+    if requires_python:
+        lines.append(f"Requires-Python: {requires_python}")
+    lines += [f"Requires-Dist: {r}" for r in requires_dist]
+    return "\n".join(lines) + "\n" + extra_headers + "\nLong description.\n"
+
+
+def _record_line(path: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}"
+
+
+def make_wheel(
+    directory: Path,
+    name: str,
+    version: str,
+    *,
+    metadata: str | None = None,
+    files: dict[str, bytes] | None = None,
+    tag: str = "py3-none-any",
+    filename: str | None = None,
+    requires_dist: list[str] | tuple[str, ...] = (),
+    requires_python: str | None = None,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> Path:
+    """Write ``{name}-{version}-{tag}.whl`` with an importable module named after the project."""
+    stem = f"{dist_name(name)}-{version}"
+    module = dist_name(name)
+    contents: dict[str, bytes] = {
+        f"{module}/__init__.py": f"__version__ = {version!r}\n".encode(),
+    }
+    contents.update(files or {})
+    info = f"{stem}.dist-info"
+    contents[f"{info}/METADATA"] = (
+        metadata
+        if metadata is not None
+        else core_metadata(
+            name, version, requires_dist=requires_dist, requires_python=requires_python
+        )
+    ).encode()
+    contents[f"{info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: pallet-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
+    ).encode()
+    record = [_record_line(p, d) for p, d in contents.items()] + [f"{info}/RECORD,,"]
+    contents[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = Path(directory) / (filename or f"{stem}-{tag}.whl")
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for member, data in contents.items():
+            zf.writestr(member, data)
+    return path
+
+
+def make_sdist(
+    directory: Path,
+    name: str,
+    version: str,
+    *,
+    metadata: str | None = None,
+    files: dict[str, bytes] | None = None,
+    filename: str | None = None,
+    top: str | None = None,
+    requires_dist: list[str] | tuple[str, ...] = (),
+) -> Path:
+    """Write a PEP 625 sdist ``{name}-{version}.tar.gz`` whose top directory holds PKG-INFO."""
+    stem = f"{dist_name(name)}-{version}"
+    top = top if top is not None else stem
+    pkg_info = (
+        metadata if metadata is not None else core_metadata(name, version, requires_dist=requires_dist)
+    ).encode()
+    module = dist_name(name)
+    contents = {
+        "PKG-INFO": pkg_info,
+        "pyproject.toml": (
+            '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+            f'[project]\nname = "{name}"\nversion = "{version}"\n'
+        ).encode(),
+        f"{module}/__init__.py": f"__version__ = {version!r}\n".encode(),
+    }
+    contents.update(files or {})
+    path = Path(directory) / (filename or f"{stem}.tar.gz")
+    with tarfile.open(path, "w:gz") as tf:
+        for member, data in contents.items():
+            ti = tarfile.TarInfo(f"{top}/{member}" if top else member)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    return path
