@@ -1,0 +1,41 @@
+# Pallet: `make serve` runs the index on the embedded default; `make test` runs every suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install serve test test-fast lint bench clean postgres
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+serve: install
+	$(BIN)/pallet serve
+
+postgres:
+	@bash scripts/postgres.sh start
+
+# The whole suite, on SQLite and on a real PostgreSQL started here.
+test: install
+	PALLET_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh start)" \
+		$(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
+
+# Only the in-process suites on SQLite (quick feedback while developing).
+test-fast: install
+	$(BIN)/pytest -q tests/unit tests/api tests/contract $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/read_path.py
+	$(BIN)/python benchmarks/upload.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,3 @@
+from pallet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""``create_app(settings)``: wires the routers to the shared services."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from pallet import __version__, http
+from pallet.config import Settings
+from pallet.core.problems import Problem
+from pallet.index import jsonapi
+from pallet.index import routes as index_routes
+from pallet.services import Services
+from pallet.upload import legacy
+
+log = logging.getLogger("pallet")
+
+
+def _check_health(svc: Services) -> dict[str, str]:
+    checks = {}
+    try:
+        with svc.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        svc.store.check()
+        checks["storage"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["storage"] = f"error: {type(exc).__name__}"
+    return checks
+
+
+async def health(request: Request) -> Response:
+    checks = await run_in_threadpool(_check_health, request.app.state.services)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "error", "version": __version__, "checks": checks},
+        status_code=200 if ok else 503,
+    )
+
+
+async def home(request: Request) -> Response:
+    base = str(request.base_url)
+    return HTMLResponse(
+        "<!DOCTYPE html><html><head><title>Pallet</title></head><body>"
+        f"<h1>Pallet {__version__}</h1>"
+        f"<p>Simple index: <code>{base}simple/</code></p>"
+        f"<p>Legacy upload (twine, uv): <code>{base}legacy/</code></p>"
+        "</body></html>"
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    services = services or Services.from_settings(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):  # noqa: ANN202
+        yield
+        services.close()
+
+    app = Starlette(
+        routes=[
+            Route("/_/health", health, methods=["GET", "HEAD"]),
+            Route("/", home, methods=["GET", "HEAD"]),
+            *index_routes.routes,
+            *jsonapi.routes,
+            *legacy.routes,
+        ],
+        exception_handlers={
+            Problem: http.handle_problem,
+            HTTPException: http.handle_http_exception,
+            Exception: http.handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes: settings travel through ``PALLET_*`` variables."""
+    return create_app(Settings.from_env())

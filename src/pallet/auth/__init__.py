@@ -1,0 +1,1 @@
+"""Authentication (who is calling) and authorization (may they read / upload this project)."""

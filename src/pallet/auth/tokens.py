@@ -1,0 +1,97 @@
+"""API tokens: ``pallet_<id>_<secret>``.
+
+The id is public and locates the row; only an HMAC-SHA256 of the secret (keyed by the server
+secret) is stored, and it is compared with ``hmac.compare_digest``. A database leak therefore
+yields no usable token, and lookup time does not depend on how much of a guess was right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from packaging.utils import canonicalize_name
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pallet.db.models import Token
+
+PREFIX = "pallet_"
+SCOPES = ("read", "upload")
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    scope: str
+    projects: frozenset[str] | None  # normalised names, None = every project
+
+    def can_read(self, project: str | None = None) -> bool:
+        return self._covers(project)
+
+    def can_upload(self, project: str) -> bool:
+        return self.scope == "upload" and self._covers(project)
+
+    def _covers(self, project: str | None) -> bool:
+        return self.projects is None or project is None or canonicalize_name(project) in self.projects
+
+
+def _hash(secret_key: str, secret: str) -> str:
+    return hmac.new(secret_key.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def create_token(
+    session: Session,
+    secret_key: str,
+    *,
+    scope: str = "upload",
+    projects: list[str] | None = None,
+    description: str = "",
+    expires_in: timedelta | None = None,
+) -> tuple[Token, str]:
+    """Insert a token row; return it with the full token string, which is never stored."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}")
+    token_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    row = Token(
+        id=token_id,
+        secret_hash=_hash(secret_key, secret),
+        description=description,
+        scope=scope,
+        projects=sorted({canonicalize_name(p) for p in projects}) if projects else None,
+        created=now,
+        expires=now + expires_in if expires_in else None,
+    )
+    session.add(row)
+    return row, f"{PREFIX}{token_id}_{secret}"
+
+
+def verify_token(session: Session, secret_key: str, token: str) -> Principal | None:
+    """The principal for a presented token, or None if it is unknown, wrong, expired or revoked."""
+    if not token.startswith(PREFIX):
+        return None
+    token_id, sep, secret = token[len(PREFIX) :].partition("_")
+    if not sep or len(token_id) != 16 or not secret:
+        return None
+    row = session.execute(select(Token).where(Token.id == token_id)).scalar_one_or_none()
+    if row is None:
+        # Spend the same HMAC work so a miss and a wrong secret take the same time.
+        hmac.compare_digest(_hash(secret_key, secret), "0" * 64)
+        return None
+    if not hmac.compare_digest(_hash(secret_key, secret), row.secret_hash):
+        return None
+    now = datetime.now(UTC)
+    if row.revoked is not None or (row.expires is not None and _aware(row.expires) <= now):
+        return None
+    projects = frozenset(row.projects) if row.projects is not None else None
+    return Principal(token_id=row.id, scope=row.scope, projects=projects)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything Pallet writes is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,75 @@
+"""``pallet serve``: migrate, print where things are, run uvicorn (N worker processes)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from pallet.cli.common import migrated_engine, settings_from_args
+from pallet.logs import configure_logging
+
+
+def register(sub, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("serve", help="run the index")
+    common(p)
+    p.add_argument("--host", help="bind address (env PALLET_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env PALLET_PORT, default 8000)")
+    p.add_argument("--workers", type=int, help="worker processes (env PALLET_WORKERS)")
+    p.add_argument("--private", action="store_true", default=None, help="reads need a token")
+    p.add_argument("--max-file-size", help="largest accepted file, e.g. 500M (default 2G)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pallet.config import parse_size
+
+    settings = settings_from_args(
+        args,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        private=args.private,
+        max_file_size=parse_size(args.max_file_size) if args.max_file_size else None,
+        access_log=args.access_log,
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrated_engine(settings).dispose()
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"Pallet serving on {base}/\n"
+        f"  simple index:  {base}/simple/\n"
+        f"  upload URL:    {base}/legacy/   (twine --repository-url, uv publish --publish-url)\n"
+        f"  data:          {settings.data_dir}\n"
+        f"  upload token:  pallet token create --data-dir {settings.data_dir}",
+        flush=True,
+    )
+    os.environ.update(settings.to_env())
+    configure_logging()
+    from pallet.logs import AccessLog  # noqa: F401 - imported by the factory below
+
+    uvicorn.run(
+        "pallet.cli.serve:asgi_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    return 0
+
+
+def asgi_app():  # noqa: ANN201
+    """Built in each worker from the ``PALLET_*`` environment."""
+    from pallet.app import app_from_env
+    from pallet.config import Settings
+    from pallet.logs import AccessLog, configure_logging
+
+    configure_logging()
+    app = app_from_env()
+    return AccessLog(app) if Settings.from_env().access_log else app

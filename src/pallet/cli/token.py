@@ -1,0 +1,78 @@
+"""``pallet token create|list|revoke``. ``create`` prints the token alone on its last line."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from pallet.auth.tokens import SCOPES, create_token
+from pallet.cli.common import migrated_engine, settings_from_args
+from pallet.db.models import Token
+from pallet.db.session import read_session, write_session
+
+
+def register(sub, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("token", help="manage API tokens")
+    tsub = p.add_subparsers(dest="token_command", required=True)
+    c = tsub.add_parser("create", help="create a token (printed once, stored only as a hash)")
+    common(c)
+    c.add_argument("--scope", choices=SCOPES, default="upload", help="upload implies read")
+    c.add_argument("--project", action="append", help="limit to a project (repeatable)")
+    c.add_argument("--description", default="")
+    c.add_argument("--expires-in-days", type=float, help="expire after this many days")
+    c.set_defaults(func=run_create)
+    ls = tsub.add_parser("list", help="list tokens (never their secrets)")
+    common(ls)
+    ls.set_defaults(func=run_list)
+    rv = tsub.add_parser("revoke", help="revoke a token by id")
+    common(rv)
+    rv.add_argument("token_id")
+    rv.set_defaults(func=run_revoke)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    engine = migrated_engine(settings)
+    expires = timedelta(days=args.expires_in_days) if args.expires_in_days else None
+    with write_session(engine) as s:
+        row, token = create_token(
+            s,
+            settings.secret_key,
+            scope=args.scope,
+            projects=args.project,
+            description=args.description,
+            expires_in=expires,
+        )
+    scope = ", ".join(row.projects) if row.projects else "all projects"
+    print(f"Created {args.scope} token {row.id} for {scope}. It is shown only once:")
+    print(token)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    engine = migrated_engine(settings_from_args(args))
+    now = datetime.now(UTC)
+    with read_session(engine) as s:
+        rows = s.execute(select(Token).order_by(Token.created)).scalars().all()
+        for t in rows:
+            expires = t.expires.replace(tzinfo=t.expires.tzinfo or UTC) if t.expires else None
+            state = (
+                "revoked" if t.revoked else "expired" if expires and expires <= now else "active"
+            )
+            projects = ",".join(t.projects) if t.projects else "*"
+            print(f"{t.id}  {t.scope:<6}  {state:<7}  {projects}  {t.description}")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    engine = migrated_engine(settings_from_args(args))
+    with write_session(engine) as s:
+        row = s.get(Token, args.token_id)
+        if row is None:
+            print(f"no token with id {args.token_id}")
+            return 1
+        row.revoked = datetime.now(UTC)
+    print(f"revoked {args.token_id}")
+    return 0

@@ -1,0 +1,119 @@
+"""Settings: the only place defaults live.
+
+Every setting comes from a ``PALLET_*`` environment variable, overridable by the matching CLI flag.
+The embedded default needs nothing but a data directory: SQLite at ``<data>/pallet.db`` and blobs
+in ``<data>/blobs``. The secret key is generated once and kept in ``<data>/secret-key`` (0600), so
+every replica sharing the data dir (or given ``PALLET_SECRET_KEY``) signs the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+GiB = 2**30
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("pallet-data")
+    database_url: str = ""
+    storage_url: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    private: bool = False
+    max_file_size: int = 2 * GiB
+    project_quota: int = 0  # bytes per project; 0 = unlimited
+    allow_local_versions: bool = False
+    access_log: bool = True
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Spool directory for uploads in flight; on the blob folder's filesystem so publish renames."""
+        return self.data_dir / "tmp"
+
+    def resolved(self) -> Settings:
+        """Fill the data-dir-relative defaults and the secret key."""
+        data_dir = self.data_dir.expanduser().absolute()
+        database_url = self.database_url or f"sqlite:///{data_dir / 'pallet.db'}"
+        storage_url = self.storage_url or f"file://{data_dir / 'blobs'}"
+        secret_key = self.secret_key or _load_or_create_secret(data_dir)
+        return replace(
+            self,
+            data_dir=data_dir,
+            database_url=database_url,
+            storage_url=storage_url,
+            secret_key=secret_key,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``PALLET_<FIELD>`` variables, then apply non-None keyword overrides (CLI flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("PALLET_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The inverse of from_env, used to hand settings to uvicorn worker processes."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out["PALLET_" + f.name.upper()] = (
+                ("1" if value else "0") if isinstance(value, bool) else str(value)
+            )
+        return out
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    name = getattr(type_name, "__name__", str(type_name))
+    if name == "bool":
+        return _bool(raw)
+    if name == "int":
+        return parse_size(raw)
+    return raw
+
+
+def parse_size(raw: str) -> int:
+    """Integers with an optional binary suffix: ``100M``, ``2GiB``, ``512k``."""
+    text = raw.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    if text and text[-1] in scale:
+        return int(float(text[:-1]) * scale[text[-1]])
+    return int(text)
+
+
+def _load_or_create_secret(data_dir: Path) -> str:
+    path = data_dir / "secret-key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker won the race
+        return path.read_text().strip()
+    try:
+        os.write(fd, key.encode())
+    finally:
+        os.close(fd)
+    return key

@@ -1,0 +1,64 @@
+"""PEP 740 attestations sent with an upload: structural checks binding them to the file.
+
+Pallet checks that each attestation is a version-1 object whose in-toto statement names this
+file and its sha256. It does not verify Sigstore signatures against a trusted-publisher
+identity (that needs the Sigstore trust root and an identity policy); attestations are stored and
+served as uploaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Protocol
+
+from pallet.core.problems import ProblemError, bad_request
+
+MAX_ATTESTATIONS = 16
+
+
+class _HasSha256(Protocol):
+    sha256: str
+
+
+def _invalid(message: str, source: str = "attestations") -> Exception:
+    return bad_request(
+        "invalid-attestations",
+        "Invalid attestations",
+        "Attestations must be a JSON array of PEP 740 attestation objects for this file.",
+        errors=[ProblemError(source, message)],
+    )
+
+
+def parse_attestations(raw: str, filename: str, digests: _HasSha256) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise _invalid(f"not JSON: {exc}") from None
+    if not isinstance(value, list) or not value or len(value) > MAX_ATTESTATIONS:
+        raise _invalid(f"expected a non-empty array of at most {MAX_ATTESTATIONS} objects")
+    for i, att in enumerate(value):
+        _check_one(att, filename, digests.sha256, f"attestations/{i}")
+    return value
+
+
+def _check_one(att: Any, filename: str, sha256: str, source: str) -> None:
+    if not isinstance(att, dict) or att.get("version") != 1:
+        raise _invalid("each attestation must be an object with version 1", source)
+    envelope = att.get("envelope")
+    if not isinstance(att.get("verification_material"), dict) or not isinstance(envelope, dict):
+        raise _invalid("missing verification_material or envelope", source)
+    try:
+        statement = json.loads(base64.b64decode(envelope.get("statement", ""), validate=True))
+    except (binascii.Error, ValueError, TypeError):
+        raise _invalid("envelope.statement is not base64-encoded JSON", source) from None
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
+        raise _invalid("the statement must have exactly one subject", source)
+    subject = subjects[0]
+    if subject.get("name") != filename:
+        raise _invalid(f"subject name {subject.get('name')!r} is not {filename!r}", source)
+    digest = subject.get("digest")
+    if not isinstance(digest, dict) or digest.get("sha256") != sha256:
+        raise _invalid("subject sha256 does not match the uploaded file", source)

@@ -1,0 +1,127 @@
+"""Tables. Uniqueness that must hold across replicas is a constraint here, never a Python check.
+
+- one project per normalised name; one release per (project, canonical version);
+- one file per filename, forever (``files.filename`` unique + ``deleted_filenames`` tombstones);
+- ``journal`` orders every change; a project's ``last_serial`` is its newest journal id, which is
+  what read-path caches are validated against, so every replica sees a publish on the next request.
+
+``files.published`` and ``projects.reserved_by`` exist for Upload 2.0: a publish inserts its file
+rows unpublished (reserving the names) and flips them in one transaction; a first-release session
+reserves a project name that stays invisible until published.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    normalized_name: Mapped[str] = mapped_column(String(200), unique=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set while a first-release publishing session holds the name (Upload 2.0); NULL = visible.
+    reserved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    releases: Mapped[list[Release]] = relationship(back_populates="project")
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("project_id", "canonical_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(100))
+    canonical_version: Mapped[str] = mapped_column(String(100))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    yanked: Mapped[bool] = mapped_column(Boolean, default=False)
+    yanked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requires_python: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Core metadata of the first file uploaded, as the JSON API's "info" (pallet.core.metadata).
+    info: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+    project: Mapped[Project] = relationship(back_populates="releases")
+    files: Mapped[list[File]] = relationship(back_populates="release")
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_release_published", "release_id", "published"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    blake2_256: Mapped[str] = mapped_column(String(64))
+    md5: Mapped[str] = mapped_column(String(32))
+    upload_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    packagetype: Mapped[str] = mapped_column(String(20))
+    python_version: Mapped[str] = mapped_column(String(100))
+    requires_python: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    yanked: Mapped[bool] = mapped_column(Boolean, default=False)
+    yanked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # sha256 of the extracted METADATA (PEP 658/714); NULL when not extracted.
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    attestations: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    uploaded_via: Mapped[str] = mapped_column(String(40), default="legacy")
+
+    release: Mapped[Release] = relationship(back_populates="files")
+
+
+class DeletedFilename(Base):
+    """A filename once used is never reusable, even after the file is deleted."""
+
+    __tablename__ = "deleted_filenames"
+
+    filename: Mapped[str] = mapped_column(String(255), primary_key=True)
+    deleted: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Token(Base):
+    """API tokens. Only an HMAC of the secret is stored; the public id locates the row."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    scope: Mapped[str] = mapped_column(String(20))  # "read" | "upload"
+    projects: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None = all projects
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class JournalEntry(Base):
+    """Append-only log of changes; its id is the index serial (like PyPI's last_serial)."""
+
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(200))
+    submitted: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,55 @@
+"""Transactions. On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so two worker
+processes never both read-then-upgrade (which SQLite answers with an immediate, unretried
+SQLITE_BUSY); PostgreSQL relies on constraints and retries instead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+
+def install_sqlite_begin(engine: Engine) -> None:
+    """Take over BEGIN from pysqlite (its implicit BEGIN breaks SAVEPOINT and IMMEDIATE)."""
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_conn, _record) -> None:  # noqa: ANN001
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # noqa: ANN001
+        immediate = conn.get_execution_options().get("pallet_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine.execution_options(pallet_write=True), expire_on_commit=False) as s:
+        with s.begin():
+            yield s
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        with s.begin():
+            yield s
+
+
+def retrying(engine: Engine, work: Callable[[Session], T], attempts: int = 4) -> T:
+    """Run ``work`` in a write transaction, re-running it when a concurrent writer won a race
+    (unique violation) or the database was momentarily locked."""
+    for attempt in range(attempts):
+        try:
+            with write_session(engine) as s:
+                return work(s)
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,74 @@
+"""HTTP plumbing shared by every router: problem responses and exception handlers.
+
+Any exception that escapes a handler becomes an RFC 9457 document; unexpected ones are logged
+with a traceback and answered 500 without internals, but the aim is that none ever reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pallet.core.problems import PROBLEM_MEDIA_TYPE, Problem
+
+log = logging.getLogger("pallet")
+
+_STATUS_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    413: "too-large",
+    415: "unsupported-media-type",
+}
+
+
+def problem_response(problem: Problem, meta: dict[str, Any] | None = None) -> Response:
+    body = problem.to_dict()
+    if meta is not None:
+        body["meta"] = meta
+    return Response(
+        json.dumps(body),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, getattr(request.state, "problem_meta", None))
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else ""
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+        if request.method == "POST" and request.url.path.startswith("/simple"):
+            detail += " Uploads go to /legacy/ (this is the simple index URL)."
+    problem = Problem(
+        exc.status_code,
+        _STATUS_SLUGS.get(exc.status_code, "http-error"),
+        detail or "Error",
+        detail,
+        headers=dict(exc.headers or {}),
+    )
+    if exc.status_code == 404:
+        problem.title = "Not found"
+        problem.detail = f"Nothing at {request.url.path}."
+    return problem_response(problem, getattr(request.state, "problem_meta", None))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        Problem(500, "internal-error", "Internal server error", "The error has been logged.")
+    )

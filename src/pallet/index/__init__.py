@@ -1,0 +1,1 @@
+"""The read path: simple API (HTML + JSON from one model), JSON API, downloads."""

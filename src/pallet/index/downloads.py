@@ -1,0 +1,92 @@
+"""File and PEP 658 ``.metadata`` downloads, streamed from the blob store with Range support.
+
+URLs are ``/files/<sha256>/<filename>``: content-addressed, so responses are immutable and
+cacheable forever; the database is still asked, so only published files are served.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from pallet.auth.guard import require_reader
+from pallet.core.problems import Problem
+from pallet.core.ranges import parse_range
+from pallet.db.models import File, Project, Release
+from pallet.db.session import read_session
+from pallet.services import Services
+from pallet.storage import blob_key
+
+METADATA_SUFFIX = ".metadata"
+
+
+def _not_found() -> Problem:
+    return Problem(404, "not-found", "File not found", "No published file at this URL.")
+
+
+def _lookup(svc: Services, sha256: str, filename: str) -> tuple[str, str] | None:
+    """(blob sha256, project) for a published file or its extracted metadata."""
+    wants_metadata = filename.endswith(METADATA_SUFFIX)
+    name = filename[: -len(METADATA_SUFFIX)] if wants_metadata else filename
+    with read_session(svc.engine) as s:
+        row = s.execute(
+            select(File.sha256, File.metadata_sha256, Project.normalized_name)
+            .join(Release, File.release_id == Release.id)
+            .join(Project, Release.project_id == Project.id)
+            .where(File.filename == name, File.published.is_(True))
+        ).first()
+    if row is None or row.sha256 != sha256:
+        return None
+    if wants_metadata:
+        return (row.metadata_sha256, row.normalized_name) if row.metadata_sha256 else None
+    return (row.sha256, row.normalized_name)
+
+
+async def download(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    sha256, filename = request.path_params["sha256"], request.path_params["filename"]
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise _not_found()
+    found = await run_in_threadpool(_lookup, svc, sha256, filename)
+    if found is None:
+        raise _not_found()
+    blob_sha, project = found
+    require_reader(svc, request, project)
+    return await serve_blob(request, svc, blob_sha, filename)
+
+
+async def serve_blob(request: Request, svc: Services, blob_sha: str, filename: str) -> Response:
+    key = blob_key(blob_sha)
+    size = await run_in_threadpool(svc.store.size, key)
+    if size is None:
+        raise _not_found()
+    etag = f'"{blob_sha}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": ("private, " if svc.settings.private else "public, ")
+        + "max-age=31536000, immutable",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    }
+    media = "text/plain; charset=utf-8" if filename.endswith(METADATA_SUFFIX) else (
+        "application/octet-stream"
+    )
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if_range = request.headers.get("if-range")
+    byte_range = None if if_range not in (None, etag) else parse_range(
+        request.headers.get("range"), size
+    )
+    start, end, status = 0, size, 200
+    if byte_range is not None:
+        start, end = byte_range
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media)
+    return StreamingResponse(
+        svc.store.iter_bytes(key, start, end), status_code=status, headers=headers, media_type=media
+    )

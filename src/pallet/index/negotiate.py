@@ -1,0 +1,54 @@
+"""PEP 691 content negotiation with q-values. Nothing acceptable -> 406 (tested); a missing
+Accept header means ``*/*``, which gets HTML (what pip expected before PEP 691)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+JSON = "application/vnd.pypi.simple.v1+json"
+HTML = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML = "text/html"
+
+# Server preference at equal q: plain text/html first, so wildcard clients (old pip, curl,
+# browsers) get the format every installer understands.
+_OFFERS = (TEXT_HTML, HTML, JSON)
+_ALIASES = {
+    "application/vnd.pypi.simple.latest+json": JSON,
+    "application/vnd.pypi.simple.latest+html": HTML,
+}
+
+
+@lru_cache(maxsize=256)
+def choose(accept: str | None) -> str | None:
+    """The media type to serve, or None when the client accepts none of ours."""
+    if not accept or not accept.strip():
+        return TEXT_HTML
+    best: tuple[float, int, str] | None = None
+    for order, item in enumerate(accept.split(",")):
+        media, *params = (p.strip() for p in item.split(";"))
+        media = _ALIASES.get(media.lower(), media.lower())
+        q = 1.0
+        for p in params:
+            key, _, value = p.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        for rank, offer in enumerate(_OFFERS):
+            if _matches(media, offer):
+                # Explicit types beat wildcards at equal q; then our preference order.
+                specificity = 0 if "*" in media else 1
+                key = (q, specificity * 10 - rank, offer)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+    return best[2] if best else None
+
+
+def _matches(media: str, offer: str) -> bool:
+    if media in ("*/*", offer):
+        return True
+    major = offer.split("/")[0]
+    return media == f"{major}/*"

@@ -1,0 +1,111 @@
+"""Read-path endpoints: ``/simple/``, ``/simple/<project>/``, file and ``.metadata`` downloads.
+
+Pages are served from ``PageCache`` after one serial query; builds happen in a worker thread.
+Responses carry an ETag (the serial) and ``Cache-Control: max-age=0, must-revalidate`` so HTTP
+caches revalidate cheaply yet a publish shows up on the next request.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packaging.utils import canonicalize_name
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from pallet.auth.guard import require_reader
+from pallet.core.problems import Problem
+from pallet.db.session import read_session
+from pallet.index import negotiate, queries, render
+from pallet.index.cache import Rendered
+from pallet.index.downloads import download
+from pallet.services import Services
+
+_PAGE_CACHE_CONTROL = "max-age=0, must-revalidate"
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _respond(request: Request, entry: Rendered, private: bool) -> Response:
+    media = negotiate.choose(request.headers.get("accept"))
+    if media is None:
+        raise Problem(
+            406,
+            "not-acceptable",
+            "Not acceptable",
+            f"Available: {negotiate.JSON}, {negotiate.HTML}, {negotiate.TEXT_HTML}.",
+        )
+    etag = f'{entry.etag[:-1]}-{"j" if media == negotiate.JSON else "h"}"'
+    headers = {
+        "ETag": etag,
+        "Vary": "Accept, Authorization" if private else "Accept",
+        "Cache-Control": ("private, " if private else "") + _PAGE_CACHE_CONTROL,
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = entry.json if media == negotiate.JSON else entry.html
+    return Response(body, media_type=media, headers=headers)
+
+
+async def project_list(request: Request) -> Response:
+    svc = _services(request)
+    principal = require_reader(svc, request)
+    serial = svc.lookup.index_serial()
+    entry = svc.pages.get("/", serial)
+    if entry is None:
+        listing = await run_in_threadpool(_load_list, svc)
+        entry = Rendered(listing.serial, render.list_html(listing), render.list_json(listing))
+        svc.pages.put("/", entry)
+    if principal is not None and principal.projects is not None:
+        listing = await run_in_threadpool(_load_list, svc)
+        listing.projects[:] = [p for p in listing.projects if p[1] in principal.projects]
+        entry = Rendered(listing.serial, render.list_html(listing), render.list_json(listing))
+    return _respond(request, entry, svc.settings.private)
+
+
+def _load_list(svc: Services) -> queries.ProjectList:
+    with read_session(svc.engine) as s:
+        return queries.project_list(s)
+
+
+async def project_detail(request: Request) -> Response:
+    svc = _services(request)
+    name = request.path_params["project"]
+    normalized = canonicalize_name(name) if _NAME.match(name) else None
+    if normalized is None:
+        raise Problem(404, "not-found", "Not found", "Not a valid project name.")
+    if name != normalized or not request.url.path.endswith("/"):
+        return RedirectResponse(request.url.replace(path=f"/simple/{normalized}/"), 301)
+    require_reader(svc, request, normalized)
+    row = svc.lookup.project(normalized)
+    if row is None:
+        raise Problem(404, "not-found", "Project not found", f"No project named {name!r}.")
+    _id, _display, serial = row
+    entry = svc.pages.get(normalized, serial)
+    if entry is None:
+        page = await run_in_threadpool(_load_page, svc, normalized)
+        if page is None:
+            raise Problem(404, "not-found", "Project not found", f"No project named {name!r}.")
+        entry = Rendered(page.serial, render.project_html(page), render.project_json(page))
+        svc.pages.put(normalized, entry)
+    return _respond(request, entry, svc.settings.private)
+
+
+def _load_page(svc: Services, normalized: str) -> queries.ProjectPage | None:
+    with read_session(svc.engine) as s:
+        project = queries.visible_project(s, normalized)
+        return queries.project_page(s, project) if project else None
+
+
+routes = [
+    Route("/simple/", project_list, methods=["GET", "HEAD"]),
+    Route("/simple", lambda r: RedirectResponse(r.url.replace(path="/simple/"), 301)),
+    Route("/simple/{project}/", project_detail, methods=["GET", "HEAD"]),
+    Route("/simple/{project}", project_detail, methods=["GET", "HEAD"]),
+    Route("/files/{sha256}/{filename}", download, methods=["GET", "HEAD"]),
+]

@@ -1,0 +1,32 @@
+"""The long-lived objects one server process shares between requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from pallet.config import Settings
+from pallet.db.engine import make_engine
+from pallet.index.cache import PageCache
+from pallet.index.lookup import SerialLookup
+from pallet.storage import BlobStore, open_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    store: BlobStore
+    lookup: SerialLookup
+    pages: PageCache = field(default_factory=PageCache)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        settings = settings.resolved()
+        engine = make_engine(settings.database_url)
+        return cls(settings, engine, open_store(settings.storage_url), SerialLookup(engine))
+
+    def close(self) -> None:
+        self.lookup.close()
+        self.engine.dispose()

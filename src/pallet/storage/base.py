@@ -1,0 +1,56 @@
+"""The BlobStore interface.
+
+Blobs are immutable and content-addressed (``sha256/ab/cd/<sha256>``): the database maps filenames
+to digests, so the same bytes are stored once and a blob can never be half-replaced. Every backend
+passes the same contract suite (``tests/contract``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def blob_key(sha256: str) -> str:
+    if not _SHA256.match(sha256):
+        raise ValueError("not a sha256 hex digest")
+    return f"sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def check_key(key: str) -> str:
+    """Keys are relative, slash-separated, with no empty, dot or dot-dot segments."""
+    if len(key) > 512 or not _KEY.match(key) or any(s in (".", "..") for s in key.split("/")):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+class BlobStore(Protocol):
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key``, consuming it; atomic: all or nothing."""
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A seekable binary reader; raises FileNotFoundError."""
+
+    def iter_bytes(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> Iterator[bytes]:
+        """Stream ``[start, end)`` without loading the blob in memory."""
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes, or None when absent."""
+
+    def delete(self, key: str) -> None:
+        """Remove; absent keys are fine."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path, when the backend has one (lets the web layer use sendfile-style IO)."""
+
+    def check(self) -> None:
+        """Raise if the store is unreachable (health check)."""

@@ -1,0 +1,87 @@
+"""Turn a spooled file into a *verified staged file*: every upload path (legacy form, Upload 2.0,
+direct) calls ``verify_file`` before handing the file to ``publish``, so the rules live once.
+
+Nothing the client said is trusted: claimed digests are compared with the bytes (in constant
+time), and name/version come from the file's own METADATA / PKG-INFO.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.metadata import Metadata
+
+from pallet.core.archives import ArchiveLimits, read_dist_metadata
+from pallet.core.filenames import DistFilename, parse_dist_filename
+from pallet.core.metadata import check_file_matches, parse_core_metadata, project_info
+from pallet.core.problems import Problem, ProblemError, bad_request
+from pallet.upload.spool import SpooledFile
+
+
+@dataclass
+class VerifiedFile:
+    spooled: SpooledFile
+    dist: DistFilename
+    metadata: Metadata
+    metadata_bytes: bytes
+    info: dict[str, Any]
+    attestations: list | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.spooled.filename
+
+    @property
+    def serve_metadata(self) -> bool:
+        """PEP 658: wheels' METADATA is served next to the file (sdist PKG-INFO may be dynamic)."""
+        return self.dist.packagetype == "bdist_wheel"
+
+    @property
+    def metadata_sha256(self) -> str | None:
+        return hashlib.sha256(self.metadata_bytes).hexdigest() if self.serve_metadata else None
+
+
+def check_digests(claimed: dict[str, str], actual: dict[str, str]) -> None:
+    wrong = [
+        ProblemError(f"{algo}_digest", f"expected {value}, the uploaded bytes hash to {actual[algo]}")
+        for algo, value in claimed.items()
+        if algo in actual and not hmac.compare_digest(value.lower(), actual[algo])
+    ]
+    if wrong:
+        raise bad_request(
+            "digest-mismatch",
+            "Digest mismatch",
+            "The file's bytes do not match the digest sent with it; the upload was corrupted "
+            "or the wrong file was sent.",
+            errors=wrong,
+        )
+
+
+def verify_file(
+    spooled: SpooledFile,
+    *,
+    claimed_digests: dict[str, str],
+    allow_local_versions: bool,
+    dist: DistFilename | None = None,
+    limits: ArchiveLimits | None = None,
+) -> VerifiedFile:
+    dist = dist or parse_dist_filename(spooled.filename)
+    check_digests(claimed_digests, spooled.digests.as_dict())
+    if spooled.digests.size == 0:
+        raise bad_request("empty-file", "Empty file", "Zero-byte distributions are not accepted.")
+    raw = read_dist_metadata(spooled.path, dist, limits or ArchiveLimits())
+    metadata = parse_core_metadata(raw)
+    check_file_matches(metadata, dist, allow_local_versions=allow_local_versions)
+    return VerifiedFile(spooled, dist, metadata, raw, project_info(metadata))
+
+
+def forbidden(project: str) -> Problem:
+    return Problem(
+        403,
+        "forbidden",
+        "Not allowed to upload",
+        f"The token used may not upload to project {project!r}.",
+    )
