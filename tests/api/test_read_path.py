@@ -1,0 +1,187 @@
+"""The read path: content negotiation, redirects, caching headers, freshness after publish,
+yanking, private mode, downloads with ranges and the JSON API."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from pallet.releases import set_yanked
+from tests.api.uploads import upload
+from tests.dists import make_sdist, make_wheel
+
+JSON = "application/vnd.pypi.simple.v1+json"
+HTML = "application/vnd.pypi.simple.v1+html"
+
+
+@pytest.fixture
+def published(index, tmp_path):  # noqa: ANN001, ANN201
+    token = index.token()
+    paths = {}
+    for version in ("1.0", "2.0"):
+        (tmp_path / version).mkdir()
+        wheel = make_wheel(tmp_path / version, "Demo_Pkg", version)
+        assert upload(index.client, wheel, token, name="Demo_Pkg", version=version).status_code == 200
+        paths[version] = wheel
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "text/html"),
+        ("*/*", "text/html"),
+        (JSON, JSON),
+        (HTML, HTML),
+        ("text/html", "text/html"),
+        (f"{JSON}, {HTML};q=0.1, text/html;q=0.01", JSON),
+        (f"{JSON};q=0.2, {HTML}", HTML),
+        ("application/vnd.pypi.simple.latest+json", JSON),
+    ],
+)
+def test_content_negotiation(index, published, accept, expected):
+    headers = {"Accept": accept} if accept else {}
+    r = index.client.get("/simple/demo-pkg/", headers=headers)
+    assert r.status_code == 200
+    assert r.headers["content-type"].split(";")[0] == expected
+    assert "Accept" in r.headers["vary"]
+
+
+def test_unacceptable_accept_is_406_problem(index, published):
+    r = index.client.get("/simple/demo-pkg/", headers={"Accept": "application/xml"})
+    assert r.status_code == 406
+    assert r.json()["type"] == "urn:pallet:problem:not-acceptable"
+
+
+def test_non_normalized_names_redirect(index, published):
+    for path in ("/simple/Demo_Pkg/", "/simple/demo.pkg", "/simple/demo-pkg"):
+        r = index.client.get(path, follow_redirects=False)
+        assert r.status_code == 301, path
+        assert r.headers["location"].endswith("/simple/demo-pkg/")
+
+
+def test_project_list(index, published):
+    r = index.client.get("/simple/", headers={"Accept": JSON})
+    assert r.json()["projects"] == [{"name": "Demo_Pkg"}]
+    html = index.client.get("/simple/").text
+    assert '<a href="demo-pkg/">Demo_Pkg</a>' in html
+
+
+def test_unknown_project_is_404_problem(index):
+    r = index.client.get("/simple/nope/")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_etag_revalidation_and_freshness_after_publish(index, published, tmp_path):
+    first = index.client.get("/simple/demo-pkg/", headers={"Accept": JSON})
+    etag = first.headers["etag"]
+    assert "must-revalidate" in first.headers["cache-control"]
+    again = index.client.get("/simple/demo-pkg/", headers={"Accept": JSON, "If-None-Match": etag})
+    assert again.status_code == 304
+    sdist = make_sdist(tmp_path, "Demo_Pkg", "2.0")
+    assert upload(index.client, sdist, index.token(), name="Demo_Pkg", version="2.0").status_code == 200
+    fresh = index.client.get("/simple/demo-pkg/", headers={"Accept": JSON, "If-None-Match": etag})
+    assert fresh.status_code == 200
+    assert sdist.name in [f["filename"] for f in fresh.json()["files"]]
+    listing = index.client.get("/simple/", headers={"Accept": JSON})
+    assert listing.status_code == 200
+
+
+def test_yank_release_and_file(index, published):
+    set_yanked(index.services.engine, "demo-pkg", "2.0", yanked=True, reason="broken")
+    files = index.client.get("/simple/demo-pkg/", headers={"Accept": JSON}).json()["files"]
+    by_version = {f["filename"].split("-")[1]: f for f in files}
+    assert by_version["2.0"]["yanked"] == "broken"
+    assert by_version["1.0"]["yanked"] is False
+    html = index.client.get("/simple/demo-pkg/").text
+    assert 'data-yanked="broken"' in html
+    # yanked files stay downloadable
+    assert index.client.get(f"/simple/demo-pkg/{by_version['2.0']['url']}").status_code == 200
+    set_yanked(index.services.engine, "demo-pkg", "2.0", yanked=False)
+    files = index.client.get("/simple/demo-pkg/", headers={"Accept": JSON}).json()["files"]
+    assert all(f["yanked"] is False for f in files)
+    name = published["1.0"].name
+    set_yanked(index.services.engine, "demo-pkg", "1.0", yanked=True, filename=name)
+    files = {f["filename"]: f for f in
+             index.client.get("/simple/demo-pkg/", headers={"Accept": JSON}).json()["files"]}
+    assert files[name]["yanked"] is True
+
+
+def test_download_ranges(index, published):
+    data = published["1.0"].read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    url = f"/files/{sha}/{published['1.0'].name}"
+    full = index.client.get(url)
+    assert full.content == data
+    assert full.headers["content-length"] == str(len(data))
+    assert "immutable" in full.headers["cache-control"]
+    part = index.client.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.content == data[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    tail = index.client.get(url, headers={"Range": "bytes=-5"})
+    assert tail.content == data[-5:]
+    bad = index.client.get(url, headers={"Range": f"bytes={len(data) + 10}-"})
+    assert bad.status_code == 416
+    assert bad.headers["content-range"] == f"bytes */{len(data)}"
+    head = index.client.head(url)
+    assert head.headers["content-length"] == str(len(data))
+    # the path must name the right digest, and unpublished / unknown names are 404
+    assert index.client.get(f"/files/{'0' * 64}/{published['1.0'].name}").status_code == 404
+    assert index.client.get(f"/files/{sha}/other-1.0-py3-none-any.whl").status_code == 404
+    assert index.client.get(f"/files/{sha}/..%2F..%2Fsecret-key").status_code == 404
+
+
+def test_json_api(index, published):
+    r = index.client.get("/pypi/demo-pkg/json")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["info"]["name"] == "Demo_Pkg"
+    assert body["info"]["version"] == "2.0"
+    assert body["info"]["summary"] == "A test package"
+    assert set(body["releases"]) == {"1.0", "2.0"}
+    url = body["urls"][0]
+    assert url["digests"]["sha256"] == hashlib.sha256(published["2.0"].read_bytes()).hexdigest()
+    assert url["url"].startswith("http")
+    assert index.client.get(url["url"]).status_code == 200
+    v1 = index.client.get("/pypi/demo-pkg/1.0/json").json()
+    assert v1["info"]["version"] == "1.0"
+    assert "releases" not in v1
+    assert index.client.get("/pypi/demo-pkg/9.9/json").status_code == 404
+    assert index.client.get("/pypi/Demo_Pkg/json", follow_redirects=False).status_code == 301
+
+
+def test_private_mode_requires_read_token(make_index, tmp_path):
+    index = make_index(private=True)
+    token = index.token()
+    wheel = make_wheel(tmp_path, "secret", "1.0")
+    assert upload(index.client, wheel, token, name="secret", version="1.0").status_code == 200
+    for path in ("/simple/", "/simple/secret/", "/pypi/secret/json"):
+        r = index.client.get(path)
+        assert r.status_code == 401, path
+        assert r.headers["www-authenticate"].startswith("Basic")
+    reader = index.token(scope="read")
+    r = index.client.get("/simple/secret/", auth=("__token__", reader))
+    assert r.status_code == 200
+    assert "private" in r.headers["cache-control"]
+    other = index.token(scope="read", projects=["something-else"])
+    assert index.client.get("/simple/secret/", auth=("__token__", other)).status_code == 403
+    listing = index.client.get("/simple/", auth=("__token__", other), headers={"Accept": JSON})
+    assert listing.json()["projects"] == []
+
+
+def test_health(index):
+    r = index.client.get("/_/health")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"database": "ok", "storage": "ok"}
+
+
+def test_unknown_route_and_method_are_problems(index):
+    r = index.client.get("/nowhere")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = index.client.post("/simple/x/")
+    assert r.status_code == 405
+    assert "legacy" in r.json()["detail"]

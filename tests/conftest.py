@@ -1,0 +1,48 @@
+"""Fixtures shared by every suite: database URLs for SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+def _postgres_base() -> str | None:
+    url = os.environ.get("PALLET_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("PALLET_TEST_POSTGRES_URL is not set: CI must run on PostgreSQL too")
+        pytest.skip("PostgreSQL not started (use `make test`)")
+    return url
+
+
+def create_postgres_database(base: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"pallet_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.rsplit("/", 1)[0] + "/" + name, name
+
+
+def drop_postgres_database(base: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """Every database-backed test runs once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pallet.db'}"
+        return
+    base = _postgres_base()
+    url, name = create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(base, name)

@@ -1,0 +1,337 @@
+"""Real clients (twine, uv, pip) against a real ``pallet serve``.
+
+These are the compatibility promises users actually rely on: that the tools they already have
+can publish to and install from Pallet with nothing but a URL and a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin
+
+import pytest
+
+from tests.e2e.conftest import Dists, Server, describe, http_get, make_venv, run, tool
+
+pytestmark = pytest.mark.e2e
+
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+SIMPLE_HTML = "text/html"
+# What `uv publish --check-url` prints for a file the index already holds with the same hash.
+UV_SKIP_TEXT = "File {filename} already exists, skipping"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def twine_upload(
+    server: Server,
+    files: list[Path],
+    env: dict[str, str],
+    *,
+    token: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        tool("twine"),
+        "upload",
+        "--repository-url",
+        server.upload_url,
+        "-u",
+        "__token__",
+        "-p",
+        token or server.token,
+        "--non-interactive",
+        "--disable-progress-bar",
+        *extra,
+        *files,
+    ]
+    # A wide console keeps rich from wrapping the server's response body across lines.
+    return run(cmd, env={**env, "COLUMNS": "1000"})
+
+
+def uv_publish(
+    server: Server,
+    files: list[Path],
+    env: dict[str, str],
+    *,
+    token: str | None = None,
+    check_url: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        tool("uv"),
+        "publish",
+        "--publish-url",
+        server.upload_url,
+        "--token",
+        token or server.token,
+        "--trusted-publishing",
+        "never",
+    ]
+    if check_url:
+        cmd += ["--check-url", server.simple_url]
+    return run([*cmd, *files], env=env)
+
+
+def publish(server: Server, env: dict[str, str], *files: Path) -> None:
+    """Make sure files are on the index, whichever test put them there first."""
+    result = twine_upload(server, list(files), env, extra=("--skip-existing",))
+    assert result.returncode == 0, describe(result)
+
+
+def simple_json(server: Server, project: str, token: str | None = None) -> dict:
+    resp = http_get(f"{server.simple_url}{project}/", accept=SIMPLE_JSON, token=token)
+    assert resp.status == 200, (resp.status, resp.body[:500])
+    assert (resp.header("content-type") or "").startswith(SIMPLE_JSON)
+    return json.loads(resp.body)
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: list[tuple[str, dict[str, str | None]]] = []
+        self._attrs: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._attrs, self._text = dict(attrs), []
+
+    def handle_data(self, data: str) -> None:
+        if self._attrs is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._attrs is not None:
+            self.anchors.append(("".join(self._text).strip(), self._attrs))
+            self._attrs = None
+
+
+def simple_html(server: Server, project: str) -> dict[str, dict[str, str | None]]:
+    """Filename -> anchor attributes of the PEP 503 project page."""
+    resp = http_get(f"{server.simple_url}{project}/", accept=SIMPLE_HTML)
+    assert resp.status == 200, (resp.status, resp.body[:500])
+    assert (resp.header("content-type") or "").startswith("text/html")
+    parser = _Anchors()
+    parser.feed(resp.body.decode())
+    return {text: attrs for text, attrs in parser.anchors}
+
+
+def assert_download(server: Server, project: str, href: str, expected_sha256: str) -> None:
+    url, _ = urldefrag(urljoin(f"{server.simple_url}{project}/", href))
+    resp = http_get(url)
+    assert resp.status == 200, (url, resp.status, resp.body[:300])
+    assert hashlib.sha256(resp.body).hexdigest() == expected_sha256, url
+
+
+def assert_listed(server: Server, project: str, files: list[Path]) -> None:
+    """Each local file is on both simple pages with its sha256, and downloads to the same bytes."""
+    page = simple_json(server, project)
+    assert page["name"] == project
+    by_name = {f["filename"]: f for f in page["files"]}
+    anchors = simple_html(server, project)
+    for path in files:
+        digest = sha256(path)
+        entry = by_name.get(path.name)
+        assert entry is not None, (path.name, sorted(by_name))
+        assert entry["hashes"]["sha256"] == digest
+        assert_download(server, project, entry["url"], digest)
+        attrs = anchors.get(path.name)
+        assert attrs is not None, (path.name, sorted(anchors))
+        href = attrs["href"] or ""
+        assert urldefrag(href).fragment == f"sha256={digest}", href
+        assert_download(server, project, href, digest)
+
+
+def installed_version(python: Path, module: str, env: dict[str, str]) -> str:
+    result = run([python, "-c", f"import {module}; print({module}.__version__)"], env=env)
+    assert result.returncode == 0, describe(result)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def pip_install(
+    python: Path, index_url: str, env: dict[str, str], *requirements: str
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--index-url",
+            index_url,
+            "--no-cache-dir",
+            "--no-input",
+            *requirements,
+        ],
+        env=env,
+    )
+
+
+def test_twine_uploads_wheel_and_sdist(server: Server, dists: Dists, env: dict[str, str]) -> None:
+    files = [dists.wheel("alpha", "1.0"), dists.sdist("alpha", "1.0")]
+    result = twine_upload(server, files, env)
+    assert result.returncode == 0, describe(result)
+    assert_listed(server, "alpha", files)
+
+
+def test_twine_reupload_identical_files(server: Server, dists: Dists, env: dict[str, str]) -> None:
+    files = [dists.wheel("alpha", "1.0"), dists.sdist("alpha", "1.0")]
+    publish(server, env, *files)
+    plain = twine_upload(server, files, env)
+    assert plain.returncode == 0, describe(plain)
+    skip = twine_upload(server, files, env, extra=("--skip-existing",))
+    assert skip.returncode == 0, describe(skip)
+    assert_listed(server, "alpha", files)
+
+
+def test_uv_publish_retries_and_conflicts(
+    server: Server, dists: Dists, env: dict[str, str], tmp_path: Path
+) -> None:
+    files = [
+        dists.wheel("beta", "1.0", requires=("alpha>=1.0",)),
+        dists.sdist("beta", "1.0", requires=("alpha>=1.0",)),
+    ]
+    first = uv_publish(server, files, env)
+    assert first.returncode == 0, describe(first)
+    assert_listed(server, "beta", files)
+
+    again = uv_publish(server, files, env)
+    assert again.returncode == 0, describe(again)
+    for path in files:
+        assert UV_SKIP_TEXT.format(filename=path.name) in again.stdout, describe(again)
+    assert "Uploading" not in again.stdout, describe(again)
+
+    # Same filename, different bytes: a conflict the server must refuse, and uv must report.
+    other = dists.wheel("beta", "1.0", requires=("alpha>=1.0",), variant="different")
+    assert other.name == files[0].name and sha256(other) != sha256(files[0])
+    conflict = uv_publish(server, [other], env, check_url=False)
+    assert conflict.returncode != 0, describe(conflict)
+    assert "File already exists" in conflict.stdout, describe(conflict)
+    assert_listed(server, "beta", files)
+
+
+def _publish_alpha_and_beta(server: Server, dists: Dists, env: dict[str, str]) -> None:
+    requires = ("alpha>=1.0",)
+    publish(
+        server,
+        env,
+        dists.wheel("alpha", "1.0"),
+        dists.sdist("alpha", "1.0"),
+        dists.wheel("beta", "1.0", requires=requires),
+        dists.sdist("beta", "1.0", requires=requires),
+    )
+
+
+def test_pip_installs_with_dependency(
+    server: Server, dists: Dists, env: dict[str, str], tmp_path: Path
+) -> None:
+    _publish_alpha_and_beta(server, dists, env)
+    python = make_venv(tmp_path / "venv", env, pip=True)
+    result = pip_install(python, server.simple_url, env, "beta")
+    assert result.returncode == 0, describe(result)
+    assert "alpha" in result.stdout, describe(result)
+    check = run([python, "-c", "import beta, alpha"], env=env)
+    assert check.returncode == 0, describe(check)
+
+
+def test_uv_pip_installs_with_dependency(
+    server: Server, dists: Dists, env: dict[str, str], tmp_path: Path
+) -> None:
+    _publish_alpha_and_beta(server, dists, env)
+    python = make_venv(tmp_path / "venv", env)
+    result = run(
+        [
+            tool("uv"),
+            "pip",
+            "install",
+            "--python",
+            python,
+            "--index-url",
+            server.simple_url,
+            "beta",
+        ],
+        env=env,
+    )
+    assert result.returncode == 0, describe(result)
+    check = run([python, "-c", "import beta, alpha"], env=env)
+    assert check.returncode == 0, describe(check)
+
+
+def test_yanked_release_is_skipped_unless_pinned(
+    server: Server, dists: Dists, env: dict[str, str], tmp_path: Path
+) -> None:
+    old, new = dists.wheel("gamma", "1.0"), dists.wheel("gamma", "2.0")
+    publish(server, env, old, new)
+    yank = server.cli("yank", "gamma", "2.0", "--reason", "broken")
+    assert yank.returncode == 0, (yank.stdout, yank.stderr)
+
+    files = {f["filename"]: f for f in simple_json(server, "gamma")["files"]}
+    assert files[new.name].get("yanked") == "broken"
+    assert not files[old.name].get("yanked")
+    assert simple_html(server, "gamma")[new.name].get("data-yanked") == "broken"
+
+    python = make_venv(tmp_path / "venv", env, pip=True)
+    result = pip_install(python, server.simple_url, env, "gamma")
+    assert result.returncode == 0, describe(result)
+    assert installed_version(python, "gamma", env) == "1.0"
+    # PEP 592: an exact pin still selects the yanked release.
+    pinned = pip_install(python, server.simple_url, env, "gamma==2.0")
+    assert pinned.returncode == 0, describe(pinned)
+    assert installed_version(python, "gamma", env) == "2.0"
+
+    unyank = server.cli("unyank", "gamma", "2.0")
+    assert unyank.returncode == 0, (unyank.stdout, unyank.stderr)
+    files = {f["filename"]: f for f in simple_json(server, "gamma")["files"]}
+    assert not files[new.name].get("yanked")
+
+
+def test_private_index_needs_a_token(
+    private_server: Server, dists: Dists, env: dict[str, str], tmp_path: Path
+) -> None:
+    server = private_server
+    wheel = dists.wheel("epsilon", "1.0")
+    publish(server, env, wheel)
+
+    for path in ("/simple/", "/simple/epsilon/"):
+        resp = http_get(server.url + path)
+        assert resp.status == 401, (path, resp.status, resp.body[:300])
+        assert (resp.header("www-authenticate") or "").lower().startswith("basic"), resp.headers
+    entry = simple_json(server, "epsilon", token=server.token)["files"][0]
+    file_url = urljoin(f"{server.simple_url}epsilon/", entry["url"])
+    assert http_get(file_url).status == 401
+    assert http_get(file_url, token=server.token).status == 200
+
+    python = make_venv(tmp_path / "venv", env, pip=True)
+    anonymous = pip_install(python, server.simple_url, env, "epsilon")
+    assert anonymous.returncode != 0, describe(anonymous)
+
+    reader = server.create_token("--scope", "read", "--description", "e2e reader")
+    authed = pip_install(python, server.authed_simple_url(reader), env, "epsilon")
+    assert authed.returncode == 0, describe(authed)
+    assert installed_version(python, "epsilon", env) == "1.0"
+
+
+def test_token_for_another_project_cannot_upload(
+    server: Server, dists: Dists, env: dict[str, str]
+) -> None:
+    token = server.create_token("--scope", "upload", "--project", "alpha")
+    wheel = dists.wheel("delta", "1.0")
+
+    result = twine_upload(server, [wheel], env, token=token, extra=("--verbose",))
+    assert result.returncode != 0, describe(result)
+    assert "403" in result.stdout, describe(result)
+    detail = re.search(r'"detail"\s*:\s*"((?:[^"\\]|\\.)+)"', result.stdout)
+    assert detail, f"server's problem detail not shown\n{describe(result)}"
+
+    published = uv_publish(server, [wheel], env, token=token, check_url=False)
+    assert published.returncode != 0, describe(published)
+    assert json.loads(f'"{detail.group(1)}"') in published.stdout, describe(published)
+
+    assert http_get(f"{server.simple_url}delta/").status == 404
