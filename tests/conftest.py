@@ -46,3 +46,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
         yield url
     finally:
         drop_postgres_database(base, name)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "Upload 2.0 conformance suite (tests/conformance)")
+    group.addoption("--upload-url", help="Upload 2.0 root of the server under test")
+    group.addoption("--index-url", help="simple index URL of the server under test")
+    group.addoption("--token", help="upload token for the server under test")

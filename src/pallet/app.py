@@ -16,10 +16,11 @@ from starlette.routing import Route
 from pallet import __version__, http
 from pallet.config import Settings
 from pallet.core.problems import Problem
-from pallet.index import jsonapi
+from pallet.index import jsonapi, stage
 from pallet.index import routes as index_routes
 from pallet.services import Services
 from pallet.upload import legacy
+from pallet.upload.v2 import routes as upload2
 
 log = logging.getLogger("pallet")
 
@@ -56,6 +57,7 @@ async def home(request: Request) -> Response:
         f"<h1>Pallet {__version__}</h1>"
         f"<p>Simple index: <code>{base}simple/</code></p>"
         f"<p>Legacy upload (twine, uv): <code>{base}legacy/</code></p>"
+        f"<p>Upload 2.0 (PEP 694): <code>{base}{request.app.state.services.settings.upload_root.lstrip('/')}</code></p>"
         "</body></html>"
     )
 
@@ -65,8 +67,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette):  # noqa: ANN202
-        yield
-        services.close()
+        import asyncio
+
+        from pallet.gc import periodic
+
+        sweeper = asyncio.create_task(periodic(services))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            services.close()
 
     app = Starlette(
         routes=[
@@ -74,6 +84,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/", home, methods=["GET", "HEAD"]),
             *index_routes.routes,
             *jsonapi.routes,
+            *stage.routes,
+            *upload2.routes(services.settings.upload_root),
             *legacy.routes,
         ],
         exception_handlers={

@@ -36,6 +36,18 @@ class Settings:
     project_quota: int = 0  # bytes per project; 0 = unlimited
     allow_local_versions: bool = False
     access_log: bool = True
+    # Upload 2.0 (PEP 694); durations in seconds.
+    upload_root: str = "/upload/2.0/"
+    session_lifetime: int = 24 * 3600
+    session_max_lifetime: int = 7 * 24 * 3600
+    file_session_lifetime: int = 3600
+    session_retention: int = 7 * 24 * 3600
+    deferred_publish: bool = False
+    deferred_complete_size: int = 64 * 2**20
+    gc_interval: int = 300
+    #: Test hook: seconds every deferred (202) task waits before working, so tests can observe
+    #: the ``processing`` state. Always 0 in production.
+    processing_delay: float = 0.0
 
     @property
     def tmp_dir(self) -> Path:
@@ -88,6 +100,8 @@ def _coerce(type_name: Any, raw: str) -> Any:
         return _bool(raw)
     if name == "int":
         return parse_size(raw)
+    if name == "float":
+        return float(raw)
     return raw
 
 

@@ -30,7 +30,9 @@ def test_token_lifecycle(index):
     with write_session(engine) as s:
         s.get(Token, row.id).revoked = datetime.now(UTC)
     with read_session(engine) as s:
-        assert verify_token(s, key, token) is None
+        revoked = verify_token(s, key, token)
+        assert revoked is not None and revoked.inactive_reason == "revoked"
+        assert not revoked.can_upload("foo-bar") and not revoked.can_read("foo-bar")
 
 
 def test_expired_token_is_refused(index):
@@ -39,7 +41,9 @@ def test_expired_token_is_refused(index):
     with write_session(engine) as s:
         _row, token = create_token(s, key, expires_in=timedelta(seconds=-1))
     with read_session(engine) as s:
-        assert verify_token(s, key, token) is None
+        expired = verify_token(s, key, token)
+        assert expired is not None and expired.inactive_reason == "expired"
+        assert not expired.can_upload("x")
 
 
 def test_revoked_token_stops_uploads_at_once(index, tmp_path):
@@ -53,4 +57,6 @@ def test_revoked_token_stops_uploads_at_once(index, tmp_path):
     with write_session(index.services.engine) as s:
         s.get(Token, token_id).revoked = datetime.now(UTC)
     wheel2 = make_wheel(tmp_path, "rev", "2.0")
-    assert upload(index.client, wheel2, token, name="rev", version="2.0").status_code == 401
+    r = upload(index.client, wheel2, token, name="rev", version="2.0")
+    assert r.status_code == 403
+    assert r.json()["type"] == "urn:pallet:problem:token-inactive"

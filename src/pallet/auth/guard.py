@@ -27,7 +27,14 @@ def authenticate(services: Services, request: Request) -> Principal | None:
     with read_session(services.engine) as s:
         principal = verify_token(s, services.settings.secret_key, token)
     if principal is None:
-        raise unauthorized("The token is invalid, expired or revoked.")
+        raise unauthorized("The token is not valid for this index.")
+    if principal.inactive_reason:
+        raise Problem(
+            403,
+            "token-inactive",
+            f"Token {principal.inactive_reason}",
+            f"Token {principal.token_id} was {principal.inactive_reason}; create a new one.",
+        )
     return principal
 
 

@@ -28,12 +28,14 @@ class Principal:
     token_id: str
     scope: str
     projects: frozenset[str] | None  # normalised names, None = every project
+    #: A genuine token that was revoked or has expired: known caller, no permission (403).
+    inactive_reason: str | None = None
 
     def can_read(self, project: str | None = None) -> bool:
-        return self._covers(project)
+        return self.inactive_reason is None and self._covers(project)
 
     def can_upload(self, project: str) -> bool:
-        return self.scope == "upload" and self._covers(project)
+        return self.inactive_reason is None and self.scope == "upload" and self._covers(project)
 
     def _covers(self, project: str | None) -> bool:
         return self.projects is None or project is None or canonicalize_name(project) in self.projects
@@ -72,7 +74,10 @@ def create_token(
 
 
 def verify_token(session: Session, secret_key: str, token: str) -> Principal | None:
-    """The principal for a presented token, or None if it is unknown, wrong, expired or revoked."""
+    """The principal for a presented token, or None if it is unknown or its secret is wrong.
+
+    A revoked or expired token still identifies its holder, but with ``inactive_reason`` set
+    and no permission at all: the caller gets 403, telling them to mint a new token."""
     if not token.startswith(PREFIX):
         return None
     token_id, sep, secret = token[len(PREFIX) :].partition("_")
@@ -86,10 +91,13 @@ def verify_token(session: Session, secret_key: str, token: str) -> Principal | N
     if not hmac.compare_digest(_hash(secret_key, secret), row.secret_hash):
         return None
     now = datetime.now(UTC)
-    if row.revoked is not None or (row.expires is not None and _aware(row.expires) <= now):
-        return None
+    inactive = None
+    if row.revoked is not None:
+        inactive = "revoked"
+    elif row.expires is not None and _aware(row.expires) <= now:
+        inactive = "expired"
     projects = frozenset(row.projects) if row.projects is not None else None
-    return Principal(token_id=row.id, scope=row.scope, projects=projects)
+    return Principal(row.id, row.scope, projects, inactive_reason=inactive)
 
 
 def _aware(value: datetime) -> datetime:

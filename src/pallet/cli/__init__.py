@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pallet import __version__
-from pallet.cli import db, serve, token, yank
+from pallet.cli import db, gc, serve, token, yank
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pallet", description="Pallet package index")
     parser.add_argument("--version", action="version", version=f"pallet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, token, yank, db):
+    for module in (serve, token, yank, db, gc):
         module.register(sub, _common)
     return parser
 

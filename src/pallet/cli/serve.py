@@ -20,6 +20,16 @@ def register(sub, common) -> None:  # noqa: ANN001
     p.add_argument("--private", action="store_true", default=None, help="reads need a token")
     p.add_argument("--max-file-size", help="largest accepted file, e.g. 500M (default 2G)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", default=None)
+    g = p.add_argument_group("Upload 2.0")
+    g.add_argument("--upload-root", help="root path of the Upload 2.0 API (default /upload/2.0/)")
+    g.add_argument("--session-lifetime", type=int, help="seconds a new session lives (24h)")
+    g.add_argument("--file-session-lifetime", type=int, help="seconds a file session lives (1h)")
+    g.add_argument("--deferred-publish", action="store_true", default=None,
+                   help="publish answers 202 and finishes in the background")
+    g.add_argument("--deferred-complete-size", help="verify files from this size in the "
+                   "background (202 processing), default 64M")
+    g.add_argument("--gc-interval", type=int, help="seconds between in-server sweeps (300)")
+    g.add_argument("--processing-delay", type=float, help=argparse.SUPPRESS)  # test hook
     p.set_defaults(func=run)
 
 
@@ -34,6 +44,15 @@ def run(args: argparse.Namespace) -> int:
         private=args.private,
         max_file_size=parse_size(args.max_file_size) if args.max_file_size else None,
         access_log=args.access_log,
+        upload_root=args.upload_root,
+        session_lifetime=args.session_lifetime,
+        file_session_lifetime=args.file_session_lifetime,
+        deferred_publish=args.deferred_publish,
+        deferred_complete_size=parse_size(args.deferred_complete_size)
+        if args.deferred_complete_size
+        else None,
+        gc_interval=args.gc_interval,
+        processing_delay=args.processing_delay,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrated_engine(settings).dispose()

@@ -76,7 +76,7 @@ class File(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     blake2_256: Mapped[str] = mapped_column(String(64))
-    md5: Mapped[str] = mapped_column(String(32))
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True)  # only when computed
     upload_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packagetype: Mapped[str] = mapped_column(String(20))
     python_version: Mapped[str] = mapped_column(String(100))
@@ -125,3 +125,66 @@ class JournalEntry(Base):
     project_id: Mapped[int] = mapped_column(Integer, index=True)
     action: Mapped[str] = mapped_column(String(200))
     submitted: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UploadSession(Base):
+    """A PEP 694 publishing session for one (project, version).
+
+    ``live_key`` is ``<normalized name>==<canonical version>`` while the session is non-terminal
+    and NULL afterwards: its unique constraint is the "one live session per name-version" rule,
+    enforced by the database across replicas (NULLs never collide).
+    """
+
+    __tablename__ = "upload_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_name: Mapped[str] = mapped_column(String(200))
+    normalized_name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    canonical_version: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    live_key: Mapped[str | None] = mapped_column(String(310), unique=True, nullable=True)
+    stage_token: Mapped[str] = mapped_column(String(64), unique=True)
+    reserved_project: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    notices: Mapped[list | None] = mapped_column(JSON, nullable=True)
+
+
+class FileUploadSession(Base):
+    """One file's upload inside a publishing session.
+
+    ``live_filename`` is the filename while the file session is not canceled, NULL after: with
+    the session id it is unique, so a session never holds two live uploads of one name.
+    """
+
+    __tablename__ = "file_upload_sessions"
+    __table_args__ = (UniqueConstraint("session_id", "live_filename"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("upload_sessions.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    live_filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    hashes: Mapped[dict] = mapped_column(JSON)  # as declared by the client
+    mechanism: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Filled when bytes are received and verified:
+    staged_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    blake2_256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    received_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    packagetype: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    python_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    requires_python: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    info: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    attestations: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    notices: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    mechanism_state: Mapped[dict | None] = mapped_column(JSON, nullable=True)

@@ -47,7 +47,14 @@ def _existing(session: Session, vf: VerifiedFile, conflict_status: int) -> Publi
         select(File.sha256, File.published).where(File.filename == vf.filename)
     ).first()
     if row is not None:
-        if row.sha256 == vf.spooled.digests.sha256 and row.published:
+        if not row.published:
+            raise Problem(
+                409,
+                "filename-reserved",
+                "Filename being published",
+                f"'{vf.filename}' is reserved by an Upload 2.0 publish in progress.",
+            )
+        if row.sha256 == vf.spooled.digests.sha256:
             return Published(vf.filename, row.sha256, created=False)
         raise file_exists(vf.filename, conflict_status)
     if session.get(DeletedFilename, vf.filename) is not None:
@@ -86,8 +93,44 @@ def get_or_create_project(session: Session, name: str) -> Project:
     return project
 
 
-def get_or_create_release(session: Session, project: Project, vf: VerifiedFile) -> Release:
-    canonical = canonicalize_version(vf.dist.version, strip_trailing_zero=True)
+@dataclass(frozen=True)
+class FileFacts:
+    """What a files row records; built from a verified upload or a completed file session."""
+
+    filename: str
+    version: str
+    size: int
+    sha256: str
+    blake2_256: str | None
+    md5: str | None
+    packagetype: str
+    python_version: str
+    requires_python: str | None
+    metadata_sha256: str | None
+    info: dict
+    attestations: list | None = None
+
+    @classmethod
+    def of(cls, vf: VerifiedFile) -> FileFacts:
+        d = vf.spooled.digests
+        return cls(
+            filename=vf.filename,
+            version=str(vf.metadata.version),
+            size=d.size,
+            sha256=d.sha256,
+            blake2_256=d.blake2_256,
+            md5=d.md5,
+            packagetype=vf.dist.packagetype,
+            python_version=vf.dist.python_version,
+            requires_python=vf.info.get("requires_python"),
+            metadata_sha256=vf.metadata_sha256,
+            info=vf.info,
+            attestations=vf.attestations,
+        )
+
+
+def get_or_create_release(session: Session, project: Project, facts: FileFacts) -> Release:
+    canonical = canonicalize_version(facts.version, strip_trailing_zero=True)
     release = session.execute(
         select(Release).where(
             Release.project_id == project.id, Release.canonical_version == canonical
@@ -96,11 +139,11 @@ def get_or_create_release(session: Session, project: Project, vf: VerifiedFile) 
     if release is None:
         release = Release(
             project_id=project.id,
-            version=str(vf.metadata.version),
+            version=facts.version,
             canonical_version=canonical,
             created=datetime.now(UTC),
-            requires_python=vf.info.get("requires_python"),
-            info=vf.info,
+            requires_python=facts.requires_python,
+            info=facts.info,
         )
         session.add(release)
         session.flush()
@@ -126,22 +169,21 @@ def check_quota(session: Session, project: Project, size: int, quota: int) -> No
 
 
 def insert_file(
-    session: Session, release: Release, vf: VerifiedFile, *, via: str, published: bool = True
+    session: Session, release: Release, facts: FileFacts, *, via: str, published: bool = True
 ) -> File:
-    d = vf.spooled.digests
     row = File(
         release_id=release.id,
-        filename=vf.filename,
-        size=d.size,
-        sha256=d.sha256,
-        blake2_256=d.blake2_256,
-        md5=d.md5,
+        filename=facts.filename,
+        size=facts.size,
+        sha256=facts.sha256,
+        blake2_256=facts.blake2_256,
+        md5=facts.md5,
         upload_time=datetime.now(UTC),
-        packagetype=vf.dist.packagetype,
-        python_version=vf.dist.python_version,
-        requires_python=vf.info.get("requires_python"),
-        metadata_sha256=vf.metadata_sha256,
-        attestations=vf.attestations,
+        packagetype=facts.packagetype,
+        python_version=facts.python_version,
+        requires_python=facts.requires_python,
+        metadata_sha256=facts.metadata_sha256,
+        attestations=facts.attestations,
         published=published,
         uploaded_via=via,
     )
@@ -180,9 +222,10 @@ def publish_file(
                 f"{project.name!r} is reserved by an Upload 2.0 session that has not been "
                 "published yet.",
             )
-        release = get_or_create_release(s, project, vf)
-        check_quota(s, project, vf.spooled.digests.size, quota)
-        insert_file(s, release, vf, via=via)
+        facts = FileFacts.of(vf)
+        release = get_or_create_release(s, project, facts)
+        check_quota(s, project, facts.size, quota)
+        insert_file(s, release, facts, via=via)
         journal.record(s, project, f"add {vf.dist.packagetype} file {vf.filename}")
         return Published(vf.filename, vf.spooled.digests.sha256, created=True)
 

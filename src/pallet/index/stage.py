@@ -1,0 +1,131 @@
+"""Stage previews (PEP 694): ``/stage/<session-token>/simple/`` is an index showing the project as
+it would look once the session is published — its published files plus the session's completed
+ones — for ``pip install --extra-index-url``. The token is the capability (no other auth, as
+the PEP specifies); the stage dies when the session is published or canceled."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from packaging.utils import canonicalize_name
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from pallet.core.problems import Problem
+from pallet.core.sessions import FileState, SessionState
+from pallet.db.models import FileUploadSession, Project, UploadSession
+from pallet.db.session import read_session
+from pallet.index import queries, render
+from pallet.index.cache import Rendered
+from pallet.index.downloads import _lookup, serve_blob
+from pallet.index.model import ProjectList
+from pallet.index.routes import _respond
+from pallet.services import Services
+
+_LIVE = (SessionState.OPEN, SessionState.PROCESSING, SessionState.ERROR)
+
+
+def _gone() -> Problem:
+    return Problem(404, "stage-not-found", "No such stage",
+                   "This stage does not exist, or its session was published or canceled.")
+
+
+def _stage(s, token: str) -> tuple[UploadSession, Project, list[FileUploadSession]]:  # noqa: ANN001
+    session = s.execute(
+        select(UploadSession).where(UploadSession.stage_token == token)
+    ).scalar_one_or_none()
+    if session is None or session.status not in _LIVE:
+        raise _gone()
+    project = s.execute(
+        select(Project).where(Project.normalized_name == session.normalized_name)
+    ).scalar_one()
+    staged = list(
+        s.execute(
+            select(FileUploadSession).where(
+                FileUploadSession.session_id == session.id,
+                FileUploadSession.status == FileState.COMPLETED,
+            )
+        ).scalars()
+    )
+    return session, project, staged
+
+
+def _as_row(fs: FileUploadSession, version: str) -> tuple:
+    f = SimpleNamespace(
+        filename=fs.filename,
+        sha256=fs.sha256,
+        size=fs.size,
+        upload_time=fs.created,
+        requires_python=fs.requires_python,
+        yanked=False,
+        yanked_reason=None,
+        metadata_sha256=fs.metadata_sha256,
+    )
+    return (f, version, False, None)
+
+
+def _page(svc: Services, token: str, name: str | None) -> Rendered:
+    with read_session(svc.engine) as s:
+        session, project, staged = _stage(s, token)
+        if name is None:
+            listing = ProjectList(0, [(project.name, project.normalized_name)])
+            return Rendered(0, render.list_html(listing), render.list_json(listing))
+        if name != project.normalized_name:
+            raise Problem(404, "not-found", "Project not found",
+                          f"This stage only holds {project.normalized_name!r}.")
+        page = queries.project_page(s, project, [_as_row(f, session.version) for f in staged])
+        return Rendered(page.serial, render.project_html(page), render.project_json(page))
+
+
+async def stage_list(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    entry = await run_in_threadpool(_page, svc, request.path_params["token"], None)
+    return _no_store(_respond(request, entry, private=True))
+
+
+async def stage_project(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    token, name = request.path_params["token"], request.path_params["project"]
+    normalized = canonicalize_name(name)
+    if name != normalized or not request.url.path.endswith("/"):
+        path = f"/stage/{token}/simple/{normalized}/"
+        return RedirectResponse(request.url.replace(path=path), 301)
+    entry = await run_in_threadpool(_page, svc, token, normalized)
+    return _no_store(_respond(request, entry, private=True))
+
+
+def _staged_blob(svc: Services, token: str, sha256: str, filename: str) -> str | None:
+    wants_metadata = filename.endswith(".metadata")
+    name = filename.removesuffix(".metadata") if wants_metadata else filename
+    with read_session(svc.engine) as s:
+        _session, _project, staged = _stage(s, token)
+    for fs in staged:
+        if fs.filename == name and fs.sha256 == sha256:
+            return fs.metadata_sha256 if wants_metadata else fs.sha256
+    found = _lookup(svc, sha256, filename)  # already published files of the project
+    return found[0] if found else None
+
+
+async def stage_download(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    p = request.path_params
+    blob = await run_in_threadpool(_staged_blob, svc, p["token"], p["sha256"], p["filename"])
+    if blob is None:
+        raise Problem(404, "not-found", "File not found", "No such file in this stage.")
+    return await serve_blob(request, svc, blob, p["filename"])
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+routes = [
+    Route("/stage/{token}/simple/", stage_list, methods=["GET", "HEAD"]),
+    Route("/stage/{token}/simple/{project}/", stage_project, methods=["GET", "HEAD"]),
+    Route("/stage/{token}/simple/{project}", stage_project, methods=["GET", "HEAD"]),
+    Route("/stage/{token}/files/{sha256}/{filename}", stage_download, methods=["GET", "HEAD"]),
+]

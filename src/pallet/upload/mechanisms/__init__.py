@@ -1,0 +1,18 @@
+"""Upload mechanisms: how one file's bytes reach Pallet. One module each, one registry line each.
+
+A mechanism ``describe``s itself in the file-upload session's ``mechanism`` map, may add its own
+routes (``routes``), and at ``complete`` hands back the received bytes (``staged``) or raises a
+Problem saying why they are missing or wrong.
+"""
+
+from __future__ import annotations
+
+from pallet.upload.mechanisms.base import Mechanism
+from pallet.upload.mechanisms.http_post_bytes import HttpPostBytes
+
+REGISTRY: dict[str, Mechanism] = {m.name: m for m in (HttpPostBytes(),)}
+
+
+def advertised() -> list[str]:
+    """Server preference order, as the ``mechanisms`` array of a publishing session."""
+    return list(REGISTRY)

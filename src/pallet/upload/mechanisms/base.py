@@ -1,0 +1,26 @@
+"""The mechanism interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from starlette.routing import BaseRoute
+
+from pallet.db.models import FileUploadSession
+from pallet.services import Services
+from pallet.upload.v2.links import Links
+
+
+class Mechanism(Protocol):
+    name: str
+
+    def describe(self, links: Links, fs: FileUploadSession) -> dict[str, Any]:
+        """The ``mechanism`` map: ``identifier`` plus whatever the client needs to send bytes."""
+
+    def routes(self) -> list[BaseRoute]:
+        """Endpoints the mechanism serves under the file-upload session URL (may be empty)."""
+
+    def staged(self, services: Services, fs: FileUploadSession) -> Path:
+        """A local path with the received bytes, for verification at ``complete``. Raises a
+        Problem if no (or not all) bytes arrived."""

@@ -1,0 +1,1 @@
+"""PEP 694 Upload 2.0: publishing sessions, file-upload sessions, publish, stage previews."""

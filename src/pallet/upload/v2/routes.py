@@ -1,0 +1,316 @@
+"""Upload 2.0 endpoints (PEP 694). Each one: negotiate, authenticate, parse, then do its work
+in one write transaction on a worker thread, re-checking the caller's permission every time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from pallet.auth.guard import require_uploader
+from pallet.auth.tokens import Principal
+from pallet.core import upload2
+from pallet.core.attestations import parse_attestations
+from pallet.core.problems import Problem
+from pallet.db.models import FileUploadSession, UploadSession
+from pallet.db.session import retrying, write_session
+from pallet.services import Services
+from pallet.upload.spool import SpooledFile
+from pallet.upload.v2 import complete as completion
+from pallet.upload.v2 import files, publishing, sessions
+from pallet.upload.v2.bodies import file_body, session_body
+from pallet.upload.v2.links import Links
+from pallet.upload.v2.sessions import Purge
+
+JSONish = dict[str, Any]
+
+
+def v2_response(body: JSONish, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    import json
+
+    return Response(json.dumps(body), status_code=status, media_type=upload2.MEDIA_TYPE,
+                    headers=headers)
+
+
+def _links(request: Request, svc: Services) -> Links:
+    base = f"{request.url.scheme}://{request.url.netloc}"
+    return Links(base, svc.settings.upload_root)
+
+
+def _prepare(request: Request) -> tuple[Services, Principal]:
+    request.state.problem_meta = upload2.META
+    if not upload2.accepts_v2(request.headers.get("accept")):
+        raise Problem(406, "not-acceptable", "Not acceptable",
+                      f"This endpoint speaks {upload2.MEDIA_TYPE}.")
+    svc: Services = request.app.state.services
+    return svc, require_uploader(svc, request)
+
+
+async def _json_body(request: Request) -> JSONish:
+    upload2.check_content_type(request.headers.get("content-type"))
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > upload2.MAX_BODY:
+            return upload2.parse_body(bytes(raw))  # raises 413
+    return upload2.parse_body(bytes(raw))
+
+
+def _purge(svc: Services, purge: Purge | None) -> None:
+    if purge is not None:
+        from pallet.gc import purge_blobs
+
+        purge_blobs(svc, purge)
+
+
+# --- publishing sessions ---------------------------------------------------------------
+
+
+async def create_session(request: Request) -> Response:
+    svc, principal = await run_in_threadpool(_prepare, request)
+    body = await _json_body(request)
+    name, normalized, version = upload2.parse_create_session(body)
+    links = _links(request, svc)
+
+    def work(s: Session) -> JSONish:
+        session = sessions.create(s, svc.settings, principal, name, normalized, version)
+        return session_body(links, session, [])
+
+    try:
+        result = await run_in_threadpool(retrying, svc.engine, work)
+    except Problem as exc:
+        if exc.slug == "session-exists":
+            exc.headers["Location"] = links.session(exc.extra.pop("session-id"))
+        raise
+    location = result["links"]["session"]
+    return v2_response(result, 201, {"Location": location})
+
+
+@dataclass
+class Ctx:
+    svc: Services
+    principal: Principal
+    links: Links
+    sid: str
+    fid: str | None = None
+    session: UploadSession | None = None
+    file: FileUploadSession | None = None
+
+    def store_received(self, spooled: SpooledFile, key: str) -> None:
+        """Stage received bytes for this (still pending) file; replaces earlier bytes."""
+
+        def work(s: Session) -> str | None:
+            session, purge = sessions.load(s, self.sid, self.principal)
+            fs = files.load(s, session, self.fid or "")
+            files.check_transfer(session, fs)
+            previous = fs.staged_key
+            self.svc.store.put_file(key, spooled.path)
+            fs.staged_key = key
+            fs.received_size = spooled.digests.size
+            fs.mechanism_state = {"digests": spooled.digests.as_dict()}
+            return previous if previous != key else None
+
+        with write_session(self.svc.engine) as s:
+            stale = work(s)
+        if stale:
+            self.svc.store.delete(stale)
+
+
+Handler = Callable[[Request, Services, Ctx], Awaitable[Response]]
+
+
+def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
+    async def endpoint(request: Request) -> Response:
+        svc, principal = await run_in_threadpool(_prepare, request)
+        ctx = Ctx(svc, principal, _links(request, svc), request.path_params["sid"],
+                  request.path_params.get("fid"))
+
+        def load(s: Session) -> Purge | None:
+            ctx.session, purge = sessions.load(s, ctx.sid, principal)
+            if with_file:
+                ctx.file = files.load(s, ctx.session, ctx.fid or "")
+            return purge
+
+        with_purge = await run_in_threadpool(retrying, svc.engine, load)
+        await run_in_threadpool(_purge, svc, with_purge)
+        return await handler(request, svc, ctx)
+
+    return endpoint
+
+
+def file_endpoint(handler: Handler) -> Callable:
+    return session_endpoint(handler, with_file=True)
+
+
+async def get_session(request: Request, svc: Services, ctx: Ctx) -> Response:
+    def work(s: Session) -> JSONish:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal)
+        return session_body(ctx.links, session, sessions.files_of(s, session))
+
+    body = await run_in_threadpool(retrying, svc.engine, work)
+    headers = {"Retry-After": "1"} if body["status"] == "processing" else None
+    return v2_response(body, headers=headers)
+
+
+async def cancel_session(request: Request, svc: Services, ctx: Ctx) -> Response:
+    def work(s: Session) -> Purge:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
+        return sessions.cancel(s, session)
+
+    purge = await run_in_threadpool(retrying, svc.engine, work)
+    await run_in_threadpool(_purge, svc, purge)
+    return Response(status_code=204)
+
+
+async def extend_session(request: Request, svc: Services, ctx: Ctx) -> Response:
+    seconds = upload2.parse_extend(await _json_body(request))
+
+    def work(s: Session) -> JSONish:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
+        sessions.extend(session, svc.settings, seconds)
+        return session_body(ctx.links, session, sessions.files_of(s, session))
+
+    return v2_response(await run_in_threadpool(retrying, svc.engine, work))
+
+
+async def publish_session(request: Request, svc: Services, ctx: Ctx) -> Response:
+    await _json_body(request)
+    deferred = svc.settings.deferred_publish
+    try:
+        body = await run_in_threadpool(publishing.publish, svc, ctx, deferred)
+    except IntegrityError:
+        raise Problem(409, "file-exists", "File already exists",
+                      "Another upload published one of these filenames at the same moment; "
+                      "nothing from this session was published.") from None
+    headers = {"Location": ctx.links.session(ctx.sid)}
+    if body["status"] == "processing":
+        publishing.start_deferred(svc, ctx.sid)
+        headers["Retry-After"] = "1"
+        return v2_response(body, 202, headers)
+    return v2_response(body, 201, headers)
+
+
+# --- file upload sessions --------------------------------------------------------------
+
+
+async def create_file(request: Request, svc: Services, ctx: Ctx) -> Response:
+    filename, size, hashes, mechanism = upload2.parse_create_file(
+        await _json_body(request), svc.settings.max_file_size
+    )
+
+    def work(s: Session) -> JSONish:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
+        fs = files.create(s, svc.settings, session, filename, size, hashes, mechanism)
+        return file_body(ctx.links, session, fs)
+
+    try:
+        body = await run_in_threadpool(retrying, svc.engine, work)
+    except IntegrityError:
+        raise Problem(409, "file-in-session", "File already in this session",
+                      f"{filename!r} was added to this session concurrently.") from None
+    location = body["links"]["file-upload-session"]
+    return v2_response(body, 202, {"Retry-After": "1", "Location": location})
+
+
+async def get_file(request: Request, svc: Services, ctx: Ctx) -> Response:
+    def work(s: Session) -> JSONish:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal)
+        return file_body(ctx.links, session, files.load(s, session, ctx.fid or ""))
+
+    body = await run_in_threadpool(retrying, svc.engine, work)
+    pending = body["status"] in ("pending", "processing")
+    return v2_response(body, headers={"Retry-After": "1"} if pending else None)
+
+
+async def delete_file(request: Request, svc: Services, ctx: Ctx) -> Response:
+    def work(s: Session) -> Purge:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
+        return sessions.delete_file(files.load(s, session, ctx.fid or ""), session)
+
+    purge = await run_in_threadpool(retrying, svc.engine, work)
+    await run_in_threadpool(_purge, svc, purge)
+    return Response(status_code=204)
+
+
+async def extend_file(request: Request, svc: Services, ctx: Ctx) -> Response:
+    seconds = upload2.parse_extend(await _json_body(request))
+
+    def work(s: Session) -> JSONish:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
+        fs = files.load(s, session, ctx.fid or "")
+        files.extend(session, fs, seconds)
+        return file_body(ctx.links, session, fs)
+
+    return v2_response(await run_in_threadpool(retrying, svc.engine, work))
+
+
+async def complete_file(request: Request, svc: Services, ctx: Ctx) -> Response:
+    await _json_body(request)
+    body = await completion.complete(svc, ctx)
+    headers = {"Location": ctx.links.file(ctx.sid, ctx.fid or "")}
+    if body["status"] == "processing":
+        headers["Retry-After"] = "1"
+        return v2_response(body, 202, headers)
+    return v2_response(body, 201, headers)
+
+
+async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Response:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                      "Attestations are a JSON array sent as application/json.")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > 4 * 2**20:
+            raise Problem(413, "body-too-large", "Attestations too large", "At most 4 MiB.")
+    fs = ctx.file
+    assert fs is not None and ctx.session is not None
+    files.check_transfer(ctx.session, fs)
+    if fs.received_size is None:
+        raise Problem(409, "no-bytes", "No file received",
+                      "Send the file before its attestations: they are checked against it.")
+    digest = fs.mechanism_state["digests"]["sha256"]
+
+    class _Digest:
+        sha256 = digest
+
+    attestations = parse_attestations(raw.decode("utf-8", "replace"), fs.filename, _Digest())
+
+    def work(s: Session) -> None:
+        session, _ = sessions.load(s, ctx.sid, ctx.principal)
+        f = files.load(s, session, ctx.fid or "")
+        files.check_transfer(session, f)
+        f.attestations = attestations
+
+    await run_in_threadpool(retrying, svc.engine, work)
+    return Response(status_code=204)
+
+
+def routes(root: str) -> list:
+    from pallet.upload.mechanisms import REGISTRY
+
+    inner = [
+        Route("/", create_session, methods=["POST"]),
+        Route("/sessions/{sid}/", session_endpoint(get_session), methods=["GET"]),
+        Route("/sessions/{sid}/", session_endpoint(cancel_session), methods=["DELETE"]),
+        Route("/sessions/{sid}/publish", session_endpoint(publish_session), methods=["POST"]),
+        Route("/sessions/{sid}/extend", session_endpoint(extend_session), methods=["POST"]),
+        Route("/sessions/{sid}/files/", session_endpoint(create_file), methods=["POST"]),
+        Route("/sessions/{sid}/files/{fid}/", file_endpoint(get_file), methods=["GET"]),
+        Route("/sessions/{sid}/files/{fid}/", file_endpoint(delete_file), methods=["DELETE"]),
+        Route("/sessions/{sid}/files/{fid}/complete", file_endpoint(complete_file),
+              methods=["POST"]),
+        Route("/sessions/{sid}/files/{fid}/extend", file_endpoint(extend_file), methods=["POST"]),
+    ]
+    for mechanism in REGISTRY.values():
+        inner.extend(mechanism.routes())
+    return [Mount(root.rstrip("/"), routes=inner)]
+

@@ -1,0 +1,195 @@
+"""Publishing sessions: create, load (with lazy expiry), extend, cancel.
+
+Every function runs in one write transaction and re-checks the caller's *current* upload
+permission for the session's project (PEP 694 contemporaneous authorization): sessions are not
+bound to the credential that created them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from packaging.utils import canonicalize_version
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pallet.auth.tokens import Principal
+from pallet.config import Settings
+from pallet.core.problems import Problem
+from pallet.core.sessions import (
+    FileEvent,
+    FileState,
+    SessionEvent,
+    SessionState,
+    next_file_state,
+    next_session_state,
+)
+from pallet.db.models import FileUploadSession, Project, UploadSession
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def not_found() -> Problem:
+    return Problem(404, "session-not-found", "No such session",
+                   "This session does not exist or is past its retention period.")
+
+
+def forbidden(project: str) -> Problem:
+    return Problem(403, "forbidden", "Not allowed",
+                   f"The credentials used may not upload to project {project!r}.")
+
+
+def authorize(principal: Principal, normalized_name: str) -> None:
+    if not principal.can_upload(normalized_name):
+        raise forbidden(normalized_name)
+
+
+@dataclass
+class Purge:
+    """Blob keys to delete once the transaction that orphaned them has committed."""
+
+    staged_keys: list[str]
+    content_sha256: list[str]
+
+
+def live_key(normalized: str, canonical_version: str) -> str:
+    return f"{normalized}=={canonical_version}"
+
+
+def create(
+    s: Session, settings: Settings, principal: Principal, name: str, normalized: str, version
+) -> UploadSession:  # noqa: ANN001
+    authorize(principal, normalized)
+    canonical = canonicalize_version(version, strip_trailing_zero=True)
+    key = live_key(normalized, canonical)
+    existing = s.execute(select(UploadSession).where(UploadSession.live_key == key)).scalar_one_or_none()
+    if existing is not None:
+        raise Problem(
+            409,
+            "session-exists",
+            "A session for this release is already open",
+            f"Session for {normalized} {version} exists in state '{existing.status}'; join it "
+            "at the Location given.",
+            extra={"session-id": existing.id},
+        )
+    sid = secrets.token_hex(16)
+    project = s.execute(select(Project).where(Project.normalized_name == normalized)).scalar_one_or_none()
+    reserved = False
+    if project is None:
+        # First release: reserve the name for the life of the stage (unique constraint).
+        s.add(Project(name=name, normalized_name=normalized, created=now(), reserved_by=sid))
+        reserved = True
+    elif project.reserved_by is not None:
+        raise Problem(
+            409,
+            "project-reserved",
+            "Project name reserved",
+            f"{normalized!r} is reserved by another session that has not been published.",
+        )
+    created = now()
+    session = UploadSession(
+        id=sid,
+        project_name=name if reserved else project.name,
+        normalized_name=normalized,
+        version=str(version),
+        canonical_version=canonical,
+        status=SessionState.OPEN,
+        live_key=key,
+        stage_token=secrets.token_urlsafe(24),
+        reserved_project=reserved,
+        created=created,
+        expires_at=created + timedelta(seconds=settings.session_lifetime),
+    )
+    s.add(session)
+    s.flush()
+    return session
+
+
+def load(
+    s: Session, sid: str, principal: Principal, *, for_update: bool = False
+) -> tuple[UploadSession, Purge | None]:
+    """The session, authorized, with expiry applied (an expired session is canceled)."""
+    stmt = select(UploadSession).where(UploadSession.id == sid)
+    if for_update:
+        stmt = stmt.with_for_update()
+    session = s.execute(stmt).scalar_one_or_none()
+    if session is None:
+        raise not_found()
+    authorize(principal, session.normalized_name)
+    purge = None
+    if (
+        session.status in (SessionState.OPEN, SessionState.ERROR)
+        and aware(session.expires_at) <= now()
+    ):
+        purge = cancel(s, session, notice="The session expired and was canceled.")
+    return session, purge
+
+
+def files_of(s: Session, session: UploadSession) -> list[FileUploadSession]:
+    return list(
+        s.execute(
+            select(FileUploadSession)
+            .where(FileUploadSession.session_id == session.id)
+            .order_by(FileUploadSession.created, FileUploadSession.filename)
+        ).scalars()
+    )
+
+
+def cancel(s: Session, session: UploadSession, notice: str | None = None) -> Purge:
+    """Cancel (DELETE or expiry): every file canceled, a first-release name released."""
+    session.status = next_session_state(session.status, SessionEvent.CANCEL)
+    session.live_key = None
+    session.finished = now()
+    if notice:
+        session.notices = [*(session.notices or []), notice]
+    purge = Purge([], [])
+    for fs in files_of(s, session):
+        if fs.status != FileState.CANCELED:
+            purge_file(fs, purge)
+            fs.status = FileState.CANCELED
+            fs.live_filename = None
+    if session.reserved_project:
+        project = s.execute(
+            select(Project).where(
+                Project.normalized_name == session.normalized_name,
+                Project.reserved_by == session.id,
+            )
+        ).scalar_one_or_none()
+        if project is not None:
+            s.delete(project)
+    return purge
+
+
+def purge_file(fs: FileUploadSession, purge: Purge) -> None:
+    if fs.staged_key:
+        purge.staged_keys.append(fs.staged_key)
+    if fs.status == FileState.COMPLETED and fs.sha256:
+        purge.content_sha256.append(fs.sha256)
+        if fs.metadata_sha256:
+            purge.content_sha256.append(fs.metadata_sha256)
+
+
+def delete_file(fs: FileUploadSession, session: UploadSession) -> Purge:
+    next_session_state(session.status, SessionEvent.CHANGE_FILES)
+    fs.status = next_file_state(fs.status, FileEvent.DELETE)
+    fs.live_filename = None
+    purge = Purge([], [])
+    purge_file(fs, purge)
+    fs.staged_key = None
+    return purge
+
+
+def extend(session: UploadSession, settings: Settings, seconds: int) -> None:
+    """Advisory: grant up to the lifetime cap, never move expiry earlier."""
+    session.status = next_session_state(session.status, SessionEvent.EXTEND)
+    cap = aware(session.created) + timedelta(seconds=settings.session_max_lifetime)
+    wanted = aware(session.expires_at) + timedelta(seconds=seconds)
+    session.expires_at = max(aware(session.expires_at), min(wanted, cap))
