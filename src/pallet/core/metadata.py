@@ -1,0 +1,175 @@
+"""Core metadata (from the file itself) and the legacy upload form (what the client claims).
+
+The file's METADATA/PKG-INFO is the authority; the form must agree with it and with the
+filename. Parsing and validation are ``packaging.metadata``'s (metadata 1.0 to 2.5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.metadata import InvalidMetadata, Metadata
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from pallet.core.filenames import DistFilename
+from pallet.core.problems import Problem, ProblemError
+
+_DIGESTS = {"md5_digest": ("md5", 32), "sha256_digest": ("sha256", 64),
+            "blake2_256_digest": ("blake2_256", 64)}
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_SINGLE = ("name", "version", "filetype", "pyversion", "metadata_version", ":action",
+           "protocol_version", *_DIGESTS)
+
+
+def _invalid_metadata(errors: list[ProblemError], detail: str) -> Problem:
+    return Problem(400, "invalid-metadata", "Invalid core metadata", detail, errors=errors)
+
+
+def parse_core_metadata(raw: bytes) -> Metadata:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid_metadata([], "The metadata file is not UTF-8.") from None
+    try:
+        return Metadata.from_email(text, validate=True)
+    except ExceptionGroup as group:
+        errors = [
+            ProblemError(getattr(exc, "field", "metadata"), str(exc))
+            for exc in group.exceptions
+        ]
+        raise _invalid_metadata(errors, "The distribution's own metadata is invalid.") from None
+    except (InvalidMetadata, ValueError) as exc:
+        raise _invalid_metadata([ProblemError("metadata", str(exc))], str(exc)) from None
+
+
+def check_file_matches(meta: Metadata, dist: DistFilename, *, allow_local_versions: bool) -> None:
+    if canonicalize_name(meta.name) != dist.project:
+        raise Problem(
+            400,
+            "name-mismatch",
+            "Project name mismatch",
+            f"The file's metadata names {meta.name!r} but the filename is for {dist.project!r}.",
+        )
+    if meta.version != dist.version:
+        raise Problem(
+            400,
+            "version-mismatch",
+            "Version mismatch",
+            f"The file's metadata says version {meta.version} but the filename says "
+            f"{dist.version}.",
+        )
+    if meta.version.local is not None and not allow_local_versions:
+        raise Problem(
+            400,
+            "local-version-not-allowed",
+            "Local versions not allowed",
+            f"{meta.version} has a local part (+{meta.version.local}); this index does not "
+            "accept local versions (PALLET_ALLOW_LOCAL_VERSIONS).",
+        )
+    if meta.license and meta.license_expression:
+        raise _invalid_metadata(
+            [ProblemError("license", "set together with license-expression")],
+            "License and License-Expression are mutually exclusive (PEP 639).",
+        )
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    name: str
+    version: str
+    filetype: str
+    pyversion: str | None
+    metadata_version: str | None
+    digests: dict[str, str]
+    fields: Mapping[str, list[str]] = field(repr=False, default_factory=dict)
+
+
+def _form_error(detail: str, source: str) -> Problem:
+    return Problem(400, "invalid-form", "Invalid upload form", detail,
+                   errors=[ProblemError(source, detail)])
+
+
+def parse_upload_form(fields: Mapping[str, list[str]]) -> UploadForm:
+    for key in _SINGLE:
+        if len(fields.get(key, [])) > 1:
+            raise _form_error(f"Field {key!r} was sent more than once.", key)
+
+    def one(key: str) -> str | None:
+        values = fields.get(key)
+        return values[0] if values else None
+
+    if one(":action") != "file_upload":
+        raise _form_error("':action' must be 'file_upload'.", ":action")
+    if one("protocol_version") not in (None, "1"):
+        raise _form_error("'protocol_version' must be 1.", "protocol_version")
+    required = {}
+    for key in ("name", "version", "filetype"):
+        value = one(key)
+        if not value:
+            raise _form_error(f"Field {key!r} is required.", key)
+        required[key] = value
+    if required["filetype"] not in ("bdist_wheel", "sdist"):
+        raise _form_error("'filetype' must be 'bdist_wheel' or 'sdist'.", "filetype")
+    digests = {}
+    for key, (algo, length) in _DIGESTS.items():
+        value = one(key)
+        if value is None or value == "":
+            continue
+        if len(value) != length or not _HEX.match(value):
+            raise Problem(400, "invalid-digest", "Invalid digest",
+                          f"{key} must be {length} hexadecimal characters.",
+                          errors=[ProblemError(key, "malformed")])
+        digests[algo] = value.lower()
+    return UploadForm(required["name"], required["version"], required["filetype"],
+                      one("pyversion"), one("metadata_version"), digests, fields)
+
+
+def check_form_matches(form: UploadForm, meta: Metadata, dist: DistFilename) -> None:
+    if canonicalize_name(form.name) != dist.project:
+        raise Problem(400, "name-mismatch", "Project name mismatch",
+                      f"The form names {form.name!r} but the file is for {dist.project!r}.")
+    try:
+        version = Version(form.version)
+    except InvalidVersion:
+        raise _form_error(f"{form.version!r} is not a valid version.", "version") from None
+    if version != dist.version:
+        raise Problem(400, "version-mismatch", "Version mismatch",
+                      f"The form says version {form.version} but the file is {dist.version}.")
+    if form.filetype != dist.packagetype:
+        raise _form_error(f"filetype {form.filetype!r} does not match {dist.filename!r}.",
+                          "filetype")
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def project_info(meta: Metadata) -> dict[str, Any]:
+    """The JSON API's ``info`` keys, JSON-serialisable."""
+    return {
+        "name": meta.name,
+        "version": str(meta.version),
+        "summary": meta.summary,
+        "description": meta.description,
+        "description_content_type": meta.description_content_type,
+        "author": meta.author,
+        "author_email": meta.author_email,
+        "maintainer": meta.maintainer,
+        "maintainer_email": meta.maintainer_email,
+        "license": meta.license,
+        "license_expression": meta.license_expression,
+        "license_files": meta.license_files,
+        "keywords": ",".join(meta.keywords) if meta.keywords else None,
+        "classifiers": list(meta.classifiers or []),
+        "platform": ",".join(meta.platforms) if meta.platforms else None,
+        "home_page": meta.home_page,
+        "download_url": meta.download_url,
+        "project_urls": dict(meta.project_urls or {}),
+        "requires_dist": [str(r) for r in meta.requires_dist] if meta.requires_dist else None,
+        "requires_python": _str(meta.requires_python),
+        "provides_extra": [str(e) for e in meta.provides_extra] if meta.provides_extra else None,
+    }
