@@ -1,5 +1,9 @@
 """One access-log line per request: method, path (never the query string, which may hold a
-pre-signed signature), status, bytes, duration. Authorization headers are never logged."""
+pre-signed signature), status, bytes, duration. Authorization headers are never logged.
+
+Lines are written straight to stderr with a timestamp cached per second: the logging module's
+per-record machinery cost a quarter of the read path's throughput.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-access = logging.getLogger("pallet.access")
+_stamp = [0, ""]
+
+
+def _now() -> str:
+    second = int(time.time())
+    if second != _stamp[0]:
+        _stamp[0], _stamp[1] = second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+    return _stamp[1]
 
 
 def configure_logging() -> None:
@@ -45,12 +56,8 @@ class AccessLog:
             await self.app(scope, receive, send_wrapper)
         finally:
             client = scope.get("client")
-            access.info(
-                '%s "%s %s" %d %d %.1fms',
-                client[0] if client else "-",
-                scope["method"],
-                scope["path"],
-                status or 500,
-                sent,
-                (time.perf_counter() - start) * 1000,
+            sys.stderr.write(
+                f'{_now()} access {client[0] if client else "-"} "{scope["method"]} '
+                f'{scope["path"]}" {status or 500} {sent} '
+                f"{(time.perf_counter() - start) * 1000:.1f}ms\n"
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from pallet.db.models import File, JournalEntry, Project, Release
@@ -22,40 +22,60 @@ def _version_key(version: str) -> tuple:
         return (1, version)
 
 
+# Statements are built once: constructing them per request cost more than running them.
+_VISIBLE_PROJECT = select(Project).where(
+    Project.normalized_name == bindparam("name"), Project.reserved_by.is_(None)
+)
+_PAGE_FILES = (
+    select(
+        File.filename,
+        File.sha256,
+        File.size,
+        File.upload_time,
+        File.requires_python,
+        File.yanked,
+        File.yanked_reason,
+        File.metadata_sha256,
+        Release.version,
+        Release.yanked.label("release_yanked"),
+        Release.yanked_reason.label("release_yanked_reason"),
+    )
+    .join(Release, File.release_id == Release.id)
+    .where(Release.project_id == bindparam("project_id"), File.published.is_(True))
+)
+
+
 def visible_project(session: Session, normalized: str) -> Project | None:
-    return session.execute(
-        select(Project).where(Project.normalized_name == normalized, Project.reserved_by.is_(None))
-    ).scalar_one_or_none()
+    return session.execute(_VISIBLE_PROJECT, {"name": normalized}).scalar_one_or_none()
 
 
 def project_page(session: Session, project: Project, extra_files: list | None = None) -> ProjectPage:
-    rows = session.execute(
-        select(File, Release.version, Release.yanked, Release.yanked_reason)
-        .join(Release, File.release_id == Release.id)
-        .where(Release.project_id == project.id, File.published.is_(True))
-    ).all()
+    """The page model; ``extra_files`` (the stage preview's staged files) are rows of the same
+    shape as the query's: attributes named like its labels."""
+    rows = session.execute(_PAGE_FILES, {"project_id": project.id}).all()
     rows = list(rows) + list(extra_files or [])
-    rows.sort(key=lambda r: (_version_key(r[1]), r[0].filename))
+    keys = {r.version: _version_key(r.version) for r in rows}
+    rows.sort(key=lambda r: (keys[r.version], r.filename))
     files = []
-    for f, _version, release_yanked, release_reason in rows:
+    for r in rows:
         yanked = None
-        if f.yanked:
-            yanked = f.yanked_reason or ""
-        elif release_yanked:
-            yanked = release_reason or ""
+        if r.yanked:
+            yanked = r.yanked_reason or ""
+        elif r.release_yanked:
+            yanked = r.release_yanked_reason or ""
         files.append(
             FileEntry(
-                filename=f.filename,
-                url=file_url(f.sha256, f.filename),
-                sha256=f.sha256,
-                size=f.size,
-                upload_time=f.upload_time,
-                requires_python=f.requires_python,
+                filename=r.filename,
+                url=file_url(r.sha256, r.filename),
+                sha256=r.sha256,
+                size=r.size,
+                upload_time=r.upload_time,
+                requires_python=r.requires_python,
                 yanked=yanked,
-                core_metadata_sha256=f.metadata_sha256,
+                core_metadata_sha256=r.metadata_sha256,
             )
         )
-    versions = sorted({r[1] for r in rows}, key=_version_key)
+    versions = sorted(keys, key=keys.__getitem__)
     return ProjectPage(project.name, project.normalized_name, project.last_serial, files, versions)
 
 

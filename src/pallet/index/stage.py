@@ -53,8 +53,9 @@ def _stage(s, token: str) -> tuple[UploadSession, Project, list[FileUploadSessio
     return session, project, staged
 
 
-def _as_row(fs: FileUploadSession, version: str) -> tuple:
-    f = SimpleNamespace(
+def _as_row(fs: FileUploadSession, version: str) -> SimpleNamespace:
+    """A staged file shaped like a row of ``queries.project_page``'s query."""
+    return SimpleNamespace(
         filename=fs.filename,
         sha256=fs.sha256,
         size=fs.size,
@@ -63,8 +64,10 @@ def _as_row(fs: FileUploadSession, version: str) -> tuple:
         yanked=False,
         yanked_reason=None,
         metadata_sha256=fs.metadata_sha256,
+        version=version,
+        release_yanked=False,
+        release_yanked_reason=None,
     )
-    return (f, version, False, None)
 
 
 def _page(svc: Services, token: str, name: str | None) -> Rendered:

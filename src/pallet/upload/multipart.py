@@ -14,7 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from pallet.core.problems import Problem, bad_request
-from pallet.upload.spool import HashingSpool, SpooledFile, too_large
+from pallet.upload.spool import DEFAULT_ALGORITHMS, HashingSpool, SpooledFile, too_large
 
 MAX_FIELDS_BYTES = 16 * 2**20  # all text fields together (long descriptions, attestations)
 MAX_PARTS = 1000
@@ -69,6 +69,14 @@ async def read_upload_form(
         raise
 
 
+def _stable(data: bytes | bytearray, start: int, end: int) -> bytes | memoryview:
+    """A view when ``data`` is the request's immutable chunk (no copy of file bytes); a copy
+    when the parser hands over its own reusable look-behind buffer."""
+    if isinstance(data, bytes):
+        return memoryview(data)[start:end]
+    return bytes(data[start:end])
+
+
 class _FormReader:
     """Parser callbacks (sync) queue events; ``apply_events`` (async) feeds fields and the spool."""
 
@@ -96,7 +104,7 @@ class _FormReader:
             "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
             "on_header_end": self._header_end,
             "on_headers_finished": lambda: self.events.append(("headers", dict(self.headers))),
-            "on_part_data": lambda d, s, e: self.events.append(("data", bytes(d[s:e]))),
+            "on_part_data": lambda d, s, e: self.events.append(("data", _stable(d, s, e))),
             "on_part_end": lambda: self.events.append(("end", None)),
             "on_end": self._end,
         }
@@ -138,9 +146,13 @@ class _FormReader:
                 raise _malformed("Only one 'content' file part is allowed.")
             name = filename.decode("utf-8", "replace")
             await self.on_file_start(self.form.fields, name)
-            self.spool = HashingSpool(self.spool_dir, name, self.max_file_size)
+            # md5 only when there is a claimed md5 to check (fields precede the file part).
+            extra = ("md5",) if self.form.fields.get("md5_digest") else ()
+            self.spool = HashingSpool(
+                self.spool_dir, name, self.max_file_size, DEFAULT_ALGORITHMS + extra
+            )
 
-    async def _data(self, data: bytes) -> None:
+    async def _data(self, data: memoryview) -> None:
         if self.part_is_file:
             assert self.spool is not None
             await self.spool.write(data)

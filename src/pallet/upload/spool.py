@@ -1,8 +1,8 @@
 """Spool an incoming file to disk while hashing it, with flat memory and both cores busy.
 
 Bytes arrive on the event loop; they are batched into ~4 MiB pieces and handed to worker threads
-(hashlib and file writes release the GIL): sha256 and the write on one thread, the other digests
-on another, while the loop goes on receiving the next piece. At most two pieces are in flight, so
+(hashlib and file writes release the GIL): sha256 and the write on one thread, each other digest
+on its own, while the loop goes on receiving the next piece. At most two pieces are in flight, so
 memory stays flat whatever the file size.
 """
 
@@ -21,7 +21,8 @@ from typing import Any
 from pallet.core.problems import Problem
 
 BATCH = 4 * 2**20
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pallet-spool")
+IOV_BATCH = 512  # below every platform's IOV_MAX
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pallet-spool")
 
 
 def too_large(limit: int) -> Problem:
@@ -39,8 +40,10 @@ HASHERS: dict[str, Callable[[], Any]] = {
     "blake2_256": lambda: hashlib.blake2b(digest_size=32),
     "md5": lambda: hashlib.md5(usedforsecurity=False),
 }
-#: Legacy uploads compute all three (twine sends md5, the JSON API shows them all).
-LEGACY_ALGORITHMS = ("sha256", "blake2_256", "md5")
+#: Always computed: sha256 (the index's identity of a file) and blake2b-256 (PyPI's second
+#: digest). md5 is insecure and no installer uses it: it is computed only when the client sends
+#: an md5 digest to check (twine does), which saves a third of the hashing work otherwise.
+DEFAULT_ALGORITHMS = ("sha256", "blake2_256")
 
 
 def hasher(name: str) -> Any:
@@ -92,7 +95,7 @@ class HashingSpool:
         directory: Path,
         filename: str,
         max_size: int,
-        algorithms: tuple[str, ...] = LEGACY_ALGORITHMS,
+        algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=directory, prefix="upload-", suffix=".part")
@@ -103,25 +106,33 @@ class HashingSpool:
         self.size = 0
         names = ("sha256", *(a for a in algorithms if a != "sha256"))
         self._hashers = {name: hasher(name) for name in names}
-        # Two lanes on two threads: sha256 + the file write, and every other digest.
-        hashers = list(self._hashers.values())
-        self._lanes = (hashers[:1], hashers[1:])
-        self._pending: list[bytes] = []
+        # sha256 runs with the file write; every other digest gets a thread of its own.
+        self._sha256, *self._others = self._hashers.values()
+        self._pending: list[bytes | memoryview] = []
         self._pending_size = 0
         self._inflight: list[asyncio.Future] = []
 
-    def _write_lane(self, data: bytes) -> None:
-        for h in self._lanes[0]:
-            h.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[self._file.write(view) :]
+    def _write_lane(self, chunks: list[bytes | memoryview]) -> None:
+        for chunk in chunks:
+            self._sha256.update(chunk)
+        fd = self._file.fileno()
+        for i in range(0, len(chunks), IOV_BATCH):
+            views = [memoryview(c) for c in chunks[i : i + IOV_BATCH]]
+            while views:
+                written = os.writev(fd, views)
+                while views and written >= len(views[0]):
+                    written -= len(views[0])
+                    views.pop(0)
+                if views and written:
+                    views[0] = views[0][written:]
 
-    def _hash_lane(self, data: bytes) -> None:
-        for h in self._lanes[1]:
-            h.update(data)
+    @staticmethod
+    def _hash_lane(h: Any, chunks: list[bytes | memoryview]) -> None:
+        for chunk in chunks:
+            h.update(chunk)
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes | memoryview) -> None:
+        """Accept a chunk; it must stay unchanged until written (bytes, or a view of bytes)."""
         self.size += len(chunk)
         if self.size > self.max_size:
             raise too_large(self.max_size)
@@ -136,13 +147,13 @@ class HashingSpool:
             self._inflight = []
         if not self._pending:
             return
-        data = b"".join(self._pending)
-        self._pending.clear()
+        data, self._pending = self._pending, []
         self._pending_size = 0
         loop = asyncio.get_running_loop()
         self._inflight = [loop.run_in_executor(_POOL, self._write_lane, data)]
-        if self._lanes[1]:
-            self._inflight.append(loop.run_in_executor(_POOL, self._hash_lane, data))
+        self._inflight += [
+            loop.run_in_executor(_POOL, self._hash_lane, h, data) for h in self._others
+        ]
 
     async def finish(self) -> SpooledFile:
         await self._flush()

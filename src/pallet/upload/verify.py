@@ -45,10 +45,17 @@ class VerifiedFile:
 
 
 def check_digests(claimed: dict[str, str], actual: dict[str, str]) -> None:
+    unchecked = sorted(set(claimed) - set(actual))
+    if unchecked:
+        raise bad_request(
+            "digest-after-file",
+            "Digest sent after the file",
+            f"{', '.join(unchecked)} digest fields must come before the 'content' part.",
+        )
     wrong = [
         ProblemError(f"{algo}_digest", f"expected {value}, the uploaded bytes hash to {actual[algo]}")
         for algo, value in claimed.items()
-        if algo in actual and not hmac.compare_digest(value.lower(), actual[algo])
+        if not hmac.compare_digest(value.lower(), actual[algo])
     ]
     if wrong:
         raise bad_request(
