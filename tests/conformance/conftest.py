@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.dists import make_sdist, make_wheel
-from tests.e2e.conftest import PostgresDatabases, Server, ServerFactory
+from tests.e2e.support import PostgresDatabases, Server, ServerFactory
 from tests.e2e.conftest import database  # noqa: F401 - the SQLite/PostgreSQL parametrisation
 
 V2 = "application/vnd.pypi.upload.v2+json"

@@ -10,7 +10,7 @@ import httpx
 
 from tests.conformance.conftest import Release, Target, pallet_only, unique_name
 from tests.conformance.test_sessions import assert_problem
-from tests.e2e.conftest import client_env, make_venv, tool
+from tests.e2e.support import client_env, make_venv, tool
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
