@@ -22,6 +22,7 @@ postgres:
 
 # The whole suite, on SQLite and on a real PostgreSQL started here.
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	PALLET_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh start)" \
 		$(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
 

@@ -79,12 +79,19 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def start(name: str, cmd: list[str], workdir: Path, health_url: str, timeout: float = 120,
-          env: dict[str, str] | None = None) -> Proc:
+def start(
+    name: str,
+    cmd: list[str],
+    workdir: Path,
+    health_url: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> Proc:
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-                                   start_new_session=True, env=env)
+        process = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True, env=env
+        )
     proc = Proc(name, process, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,16 +137,31 @@ class WrkResult:
     errors: int
 
 
-def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str] | None = None,
-        script: Path | None = None) -> WrkResult:
-    cmd = [ensure_wrk(), "-t", str(min(2, connections)), "-c", str(connections),
-           "-d", f"{seconds}s", "--latency"]
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+) -> WrkResult:
+    cmd = [
+        ensure_wrk(),
+        "-t",
+        str(min(2, connections)),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+    ]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
     if script:
         cmd += ["-s", str(script)]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60,
-                         check=True).stdout
+    out = subprocess.run(
+        cmd + [url], capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", out))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))

@@ -44,17 +44,38 @@ def build_wheel(directory: Path, name: str, size: int) -> Path:
                 left -= len(block)
         zf.writestr(f"{name}/__init__.py", "")
         zf.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: bench\n"
-                    "Root-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(
+            f"{info}/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
         zf.writestr(f"{info}/RECORD", "")
     return path
 
 
 def curl_upload(url: str, wheel: Path, name: str, auth: str | None) -> float:
-    cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}",
-           "-F", ":action=file_upload", "-F", "protocol_version=1", "-F", f"name={name}",
-           "-F", "version=1.0", "-F", "filetype=bdist_wheel", "-F", "pyversion=py3",
-           "-F", f"content=@{wheel}", url]
+    cmd = [
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{time_total}",
+        "-F",
+        ":action=file_upload",
+        "-F",
+        "protocol_version=1",
+        "-F",
+        f"name={name}",
+        "-F",
+        "version=1.0",
+        "-F",
+        "filetype=bdist_wheel",
+        "-F",
+        "pyversion=py3",
+        "-F",
+        f"content=@{wheel}",
+        url,
+    ]
     if auth:
         cmd[1:1] = ["-u", auth]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True).stdout
@@ -72,16 +93,36 @@ def run_pallet(workdir: Path, wheels: dict[str, Path], size: int) -> dict[str, s
     data = workdir / "pallet"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start("pallet", [str(BIN / "pallet"), "serve", "--port", str(port), "--data-dir",
-                            str(data), "--no-access-log"], workdir, f"{base}/_/health")
+    proc = start(
+        "pallet",
+        [
+            str(BIN / "pallet"),
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--no-access-log",
+        ],
+        workdir,
+        f"{base}/_/health",
+    )
     out = {}
     try:
-        token = subprocess.run([str(BIN / "pallet"), "token", "create", "--data-dir", str(data)],
-                               capture_output=True, text=True, check=True
-                               ).stdout.strip().splitlines()[-1]
+        token = (
+            subprocess.run(
+                [str(BIN / "pallet"), "token", "create", "--data-dir", str(data)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         with RssSampler(proc) as rss:
-            seconds = curl_upload(f"{base}/legacy/", wheels["legacy"], "benchlegacy",
-                                  f"__token__:{token}")
+            seconds = curl_upload(
+                f"{base}/legacy/", wheels["legacy"], "benchlegacy", f"__token__:{token}"
+            )
         out["legacy form upload (MB/s)"] = mbps(size, seconds)
         out["legacy peak RSS (MB)"] = f"{rss.peak / 1024:.0f}"
         with RssSampler(proc) as rss:
@@ -104,13 +145,23 @@ def upload_v2(base: str, token: str, wheel: Path) -> float:
     meta = {"meta": {"api-version": "2.0"}}
     with httpx.Client(headers=headers, timeout=600) as c:
         started = time.perf_counter()
-        s = c.post(f"{base}/upload/2.0/", content=json.dumps(
-            {**meta, "name": "benchv2", "version": "1.0"}))
+        s = c.post(
+            f"{base}/upload/2.0/", content=json.dumps({**meta, "name": "benchv2", "version": "1.0"})
+        )
         s.raise_for_status()
         links = s.json()["links"]
-        fs = c.post(links["upload"], content=json.dumps({
-            **meta, "filename": wheel.name, "size": wheel.stat().st_size,
-            "hashes": {"sha256": sha.hexdigest()}, "mechanism": "http-post-bytes"}))
+        fs = c.post(
+            links["upload"],
+            content=json.dumps(
+                {
+                    **meta,
+                    "filename": wheel.name,
+                    "size": wheel.stat().st_size,
+                    "hashes": {"sha256": sha.hexdigest()},
+                    "mechanism": "http-post-bytes",
+                }
+            ),
+        )
         fs.raise_for_status()
         body = fs.json()
 
@@ -119,9 +170,14 @@ def upload_v2(base: str, token: str, wheel: Path) -> float:
                 while chunk := f.read(2**20):
                     yield chunk
 
-        c.post(body["mechanism"]["file_url"], content=stream(),
-               headers={"Content-Type": "application/octet-stream",
-                        "Content-Length": str(wheel.stat().st_size)}).raise_for_status()
+        c.post(
+            body["mechanism"]["file_url"],
+            content=stream(),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(wheel.stat().st_size),
+            },
+        ).raise_for_status()
         c.post(body["links"]["complete"], content=json.dumps(meta)).raise_for_status()
         deadline = time.monotonic() + 600
         while c.get(body["links"]["file-upload-session"]).json()["status"] == "processing":
@@ -136,45 +192,90 @@ def run_pypiserver(workdir: Path, wheels: dict[str, Path], size: int) -> dict[st
     packages = workdir / "pypiserver"
     packages.mkdir()
     port = free_port()
-    proc = start("pypiserver", [str(BIN / "pypi-server"), "run", "-p", str(port), "-i",
-                                "127.0.0.1", "-a", ".", "-P", ".", str(packages)],
-                 workdir, f"http://127.0.0.1:{port}/simple/")
+    proc = start(
+        "pypiserver",
+        [
+            str(BIN / "pypi-server"),
+            "run",
+            "-p",
+            str(port),
+            "-i",
+            "127.0.0.1",
+            "-a",
+            ".",
+            "-P",
+            ".",
+            str(packages),
+        ],
+        workdir,
+        f"http://127.0.0.1:{port}/simple/",
+    )
     try:
         with RssSampler(proc) as rss:
-            seconds = curl_upload(f"http://127.0.0.1:{port}/", wheels["legacy"], "benchlegacy",
-                                  None)
-        return {"legacy form upload (MB/s)": mbps(size, seconds),
-                "legacy peak RSS (MB)": f"{rss.peak / 1024:.0f}"}
+            seconds = curl_upload(
+                f"http://127.0.0.1:{port}/", wheels["legacy"], "benchlegacy", None
+            )
+        return {
+            "legacy form upload (MB/s)": mbps(size, seconds),
+            "legacy peak RSS (MB)": f"{rss.peak / 1024:.0f}",
+        }
     finally:
         proc.stop()
 
 
 def run_devpi(workdir: Path, wheels: dict[str, Path], size: int) -> dict[str, str]:
     server_dir = workdir / "devpi"
-    subprocess.run([str(BIN / "devpi-init"), "--serverdir", str(server_dir), "--no-root-pypi",
-                    "--root-passwd", "root"], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            str(BIN / "devpi-init"),
+            "--serverdir",
+            str(server_dir),
+            "--no-root-pypi",
+            "--root-passwd",
+            "root",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = start("devpi", [str(BIN / "devpi-server"), "--serverdir", str(server_dir), "--host",
-                           "127.0.0.1", "--port", str(port)], workdir, f"{base}/+api",
-                 timeout=300)
+    proc = start(
+        "devpi",
+        [
+            str(BIN / "devpi-server"),
+            "--serverdir",
+            str(server_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        workdir,
+        f"{base}/+api",
+        timeout=300,
+    )
     try:
         with httpx.Client(base_url=base, timeout=60) as c:
             c.put("/bench", json={"password": "bench"}).raise_for_status()
             c.auth = ("bench", "bench")
             c.put("/bench/dev", json={"bases": [], "volatile": True}).raise_for_status()
         with RssSampler(proc) as rss:
-            seconds = curl_upload(f"{base}/bench/dev/", wheels["legacy"], "benchlegacy",
-                                  "bench:bench")
-        return {"legacy form upload (MB/s)": mbps(size, seconds),
-                "legacy peak RSS (MB)": f"{rss.peak / 1024:.0f}"}
+            seconds = curl_upload(
+                f"{base}/bench/dev/", wheels["legacy"], "benchlegacy", "bench:bench"
+            )
+        return {
+            "legacy form upload (MB/s)": mbps(size, seconds),
+            "legacy peak RSS (MB)": f"{rss.peak / 1024:.0f}",
+        }
     finally:
         proc.stop()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="1G", help="payload size, e.g. 200M or 1G")
     parser.add_argument("--only", choices=["pallet", "pypiserver", "devpi"])
     args = parser.parse_args()
@@ -182,8 +283,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pallet-upload-bench-"))
     results: dict[str, dict[str, str]] = {}
     try:
-        wheels = {"legacy": build_wheel(workdir, "benchlegacy", size),
-                  "v2": build_wheel(workdir, "benchv2", size)}
+        wheels = {
+            "legacy": build_wheel(workdir, "benchlegacy", size),
+            "v2": build_wheel(workdir, "benchv2", size),
+        }
         actual = wheels["legacy"].stat().st_size
         runners = [("pallet", run_pallet), ("pypiserver", run_pypiserver), ("devpi", run_devpi)]
         for name, runner in runners:
@@ -196,8 +299,12 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     table = Table(f"Upload of a {actual / 1e9:.2f} GB wheel on 127.0.0.1", list(results))
-    for metric in ["legacy form upload (MB/s)", "legacy peak RSS (MB)",
-                   "Upload 2.0 http-post-bytes (MB/s)", "Upload 2.0 peak RSS (MB)"]:
+    for metric in [
+        "legacy form upload (MB/s)",
+        "legacy peak RSS (MB)",
+        "Upload 2.0 http-post-bytes (MB/s)",
+        "Upload 2.0 peak RSS (MB)",
+    ]:
         table.add(metric, {k: v.get(metric, "-") for k, v in results.items()})
     table.print()
     return 0

@@ -97,7 +97,9 @@ def make_sdist(
     stem = f"{dist_name(name)}-{version}"
     top = top if top is not None else stem
     pkg_info = (
-        metadata if metadata is not None else core_metadata(name, version, requires_dist=requires_dist)
+        metadata
+        if metadata is not None
+        else core_metadata(name, version, requires_dist=requires_dist)
     ).encode()
     module = dist_name(name)
     contents = {

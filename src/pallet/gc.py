@@ -92,12 +92,16 @@ def sweep(svc: Services) -> dict[str, int]:
 
     def forget(s: Session) -> None:
         cutoff = now - timedelta(seconds=svc.settings.session_retention)
-        old = s.execute(
-            select(UploadSession.id).where(
-                UploadSession.status.in_([SessionState.PUBLISHED, SessionState.CANCELED]),
-                UploadSession.finished <= cutoff,
+        old = (
+            s.execute(
+                select(UploadSession.id).where(
+                    UploadSession.status.in_([SessionState.PUBLISHED, SessionState.CANCELED]),
+                    UploadSession.finished <= cutoff,
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if old:
             s.execute(delete(FileUploadSession).where(FileUploadSession.session_id.in_(old)))
             s.execute(delete(UploadSession).where(UploadSession.id.in_(old)))

@@ -126,10 +126,12 @@ def test_invalid_token_is_401(index, tmp_path):
     wheel = make_wheel(tmp_path, "anon", "1.0")
     token = index.token()
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    assert_problem(upload(index.client, wheel, forged, name="anon", version="1.0"), 401,
-                   "unauthorized")
-    assert_problem(upload(index.client, wheel, "garbage", name="anon", version="1.0"), 401,
-                   "unauthorized")
+    assert_problem(
+        upload(index.client, wheel, forged, name="anon", version="1.0"), 401, "unauthorized"
+    )
+    assert_problem(
+        upload(index.client, wheel, "garbage", name="anon", version="1.0"), 401, "unauthorized"
+    )
 
 
 def test_read_token_cannot_upload(index, tmp_path):
@@ -152,8 +154,9 @@ def test_project_scoped_token_cannot_upload_elsewhere(index, tmp_path):
 
 def test_wrong_sha256_is_rejected(index, tmp_path):
     wheel = make_wheel(tmp_path, "hashy", "1.0")
-    r = upload(index.client, wheel, index.token(), name="hashy", version="1.0",
-               sha256_digest="0" * 64)
+    r = upload(
+        index.client, wheel, index.token(), name="hashy", version="1.0", sha256_digest="0" * 64
+    )
     body = assert_problem(r, 400, "digest-mismatch")
     assert body["errors"][0]["source"] == "sha256_digest"
     assert_nothing_stored(index, "hashy")
@@ -205,8 +208,10 @@ def test_sdist_with_path_traversal_member_is_rejected(index, tmp_path):
     sdist = make_sdist(tmp_path, "trav", "1.0", files={"../../etc/evil": b"x"})
     r = upload(index.client, sdist, index.token(), name="trav", version="1.0")
     assert r.status_code == 400
-    assert r.json()["type"] in ("urn:pallet:problem:unsafe-archive",
-                                "urn:pallet:problem:invalid-sdist")
+    assert r.json()["type"] in (
+        "urn:pallet:problem:unsafe-archive",
+        "urn:pallet:problem:invalid-sdist",
+    )
     assert_nothing_stored(index, "trav")
 
 
@@ -252,15 +257,19 @@ def test_project_quota(make_index, tmp_path):
 
 
 def test_upload_needs_multipart(index):
-    r = index.client.post("/legacy/", content=b"{}", headers={"Content-Type": "application/json"},
-                          auth=("__token__", index.token()))
+    r = index.client.post(
+        "/legacy/",
+        content=b"{}",
+        headers={"Content-Type": "application/json"},
+        auth=("__token__", index.token()),
+    )
     assert_problem(r, 415, "unsupported-media-type")
 
 
 def test_truncated_multipart_body(index, tmp_path):
     body = (
-        b"--XyZ\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n"
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"content\"; filename=\"t-1.0.tar.gz\""
+        b'--XyZ\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        b'--XyZ\r\nContent-Disposition: form-data; name="content"; filename="t-1.0.tar.gz"'
         b"\r\n\r\n\x1f\x8b partial"
     )
     r = index.client.post(
@@ -276,8 +285,13 @@ def test_truncated_multipart_body(index, tmp_path):
 def test_missing_file_part(index):
     r = index.client.post(
         "/legacy/",
-        data={":action": "file_upload", "protocol_version": "1", "name": "x", "version": "1.0",
-              "filetype": "sdist"},
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": "x",
+            "version": "1.0",
+            "filetype": "sdist",
+        },
         files={"other": ("x", io.BytesIO(b"x"))},
         auth=("__token__", index.token()),
     )
@@ -300,19 +314,39 @@ def test_valid_attestations_are_stored_and_bad_ones_rejected(index, tmp_path):
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
 
     def attestation(name: str, digest: str) -> str:
-        statement = {"_type": "https://in-toto.io/Statement/v1",
-                     "subject": [{"name": name, "digest": {"sha256": digest}}]}
-        return json.dumps([{
-            "version": 1,
-            "verification_material": {"certificate": "", "transparency_entries": []},
-            "envelope": {"statement": base64.b64encode(json.dumps(statement).encode()).decode(),
-                         "signature": ""},
-        }])
+        statement = {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": name, "digest": {"sha256": digest}}],
+        }
+        return json.dumps(
+            [
+                {
+                    "version": 1,
+                    "verification_material": {"certificate": "", "transparency_entries": []},
+                    "envelope": {
+                        "statement": base64.b64encode(json.dumps(statement).encode()).decode(),
+                        "signature": "",
+                    },
+                }
+            ]
+        )
 
     token = index.token()
-    bad = upload(index.client, wheel, token, name="attested", version="1.0",
-                 attestations=attestation(wheel.name, "0" * 64))
+    bad = upload(
+        index.client,
+        wheel,
+        token,
+        name="attested",
+        version="1.0",
+        attestations=attestation(wheel.name, "0" * 64),
+    )
     assert_problem(bad, 400, "invalid-attestations")
-    good = upload(index.client, wheel, token, name="attested", version="1.0",
-                  attestations=attestation(wheel.name, sha))
+    good = upload(
+        index.client,
+        wheel,
+        token,
+        name="attested",
+        version="1.0",
+        attestations=attestation(wheel.name, sha),
+    )
     assert good.status_code == 200, good.text

@@ -22,7 +22,9 @@ def published(index, tmp_path):  # noqa: ANN001, ANN201
     for version in ("1.0", "2.0"):
         (tmp_path / version).mkdir()
         wheel = make_wheel(tmp_path / version, "Demo_Pkg", version)
-        assert upload(index.client, wheel, token, name="Demo_Pkg", version=version).status_code == 200
+        assert (
+            upload(index.client, wheel, token, name="Demo_Pkg", version=version).status_code == 200
+        )
         paths[version] = wheel
     return paths
 
@@ -81,7 +83,10 @@ def test_etag_revalidation_and_freshness_after_publish(index, published, tmp_pat
     again = index.client.get("/simple/demo-pkg/", headers={"Accept": JSON, "If-None-Match": etag})
     assert again.status_code == 304
     sdist = make_sdist(tmp_path, "Demo_Pkg", "2.0")
-    assert upload(index.client, sdist, index.token(), name="Demo_Pkg", version="2.0").status_code == 200
+    assert (
+        upload(index.client, sdist, index.token(), name="Demo_Pkg", version="2.0").status_code
+        == 200
+    )
     fresh = index.client.get("/simple/demo-pkg/", headers={"Accept": JSON, "If-None-Match": etag})
     assert fresh.status_code == 200
     assert sdist.name in [f["filename"] for f in fresh.json()["files"]]
@@ -104,8 +109,10 @@ def test_yank_release_and_file(index, published):
     assert all(f["yanked"] is False for f in files)
     name = published["1.0"].name
     set_yanked(index.services.engine, "demo-pkg", "1.0", yanked=True, filename=name)
-    files = {f["filename"]: f for f in
-             index.client.get("/simple/demo-pkg/", headers={"Accept": JSON}).json()["files"]}
+    files = {
+        f["filename"]: f
+        for f in index.client.get("/simple/demo-pkg/", headers={"Accept": JSON}).json()["files"]
+    }
     assert files[name]["yanked"] is True
 
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from tests.dists import make_sdist, make_wheel
-from tests.e2e.support import PostgresDatabases, Server, ServerFactory
 from tests.e2e.conftest import database  # noqa: F401 - the SQLite/PostgreSQL parametrisation
+from tests.e2e.support import PostgresDatabases, Server, ServerFactory
 
 V2 = "application/vnd.pypi.upload.v2+json"
 META = {"api-version": "2.0"}
@@ -72,8 +72,9 @@ class Release:
     session: dict[str, Any] = field(default_factory=dict)
 
     def open(self) -> httpx.Response:
-        r = post_json(self.client, self.target.upload_url, {"name": self.name,
-                                                            "version": self.version})
+        r = post_json(
+            self.client, self.target.upload_url, {"name": self.name, "version": self.version}
+        )
         if r.status_code == 201:
             self.session = r.json()
         return r
@@ -88,20 +89,33 @@ class Release:
         d.mkdir()
         return make_sdist(d, self.name, self.version, **kw)
 
-    def start_file(self, path: Path, *, mechanism: str = "http-post-bytes",
-                   hashes: dict[str, str] | None = None, size: int | None = None,
-                   filename: str | None = None) -> httpx.Response:
+    def start_file(
+        self,
+        path: Path,
+        *,
+        mechanism: str = "http-post-bytes",
+        hashes: dict[str, str] | None = None,
+        size: int | None = None,
+        filename: str | None = None,
+    ) -> httpx.Response:
         data = path.read_bytes()
-        return post_json(self.client, self.session["links"]["upload"], {
-            "filename": filename or path.name,
-            "size": len(data) if size is None else size,
-            "hashes": hashes or {"sha256": hashlib.sha256(data).hexdigest()},
-            "mechanism": mechanism,
-        })
+        return post_json(
+            self.client,
+            self.session["links"]["upload"],
+            {
+                "filename": filename or path.name,
+                "size": len(data) if size is None else size,
+                "hashes": hashes or {"sha256": hashlib.sha256(data).hexdigest()},
+                "mechanism": mechanism,
+            },
+        )
 
     def send_bytes(self, file_session: dict[str, Any], data: bytes) -> httpx.Response:
-        return self.client.post(file_session["mechanism"]["file_url"], content=data,
-                                headers={"Content-Type": "application/octet-stream"})
+        return self.client.post(
+            file_session["mechanism"]["file_url"],
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
 
     def complete(self, file_session: dict[str, Any]) -> httpx.Response:
         return post_json(self.client, file_session["links"]["complete"])
@@ -160,8 +174,9 @@ def target(
     if not _own_server(request):
         if database is not None:
             pytest.skip("a foreign server is tested once, not per database")
-        t = Target(opts.getoption("--upload-url"), opts.getoption("--index-url"),
-                   opts.getoption("--token"))
+        t = Target(
+            opts.getoption("--upload-url"), opts.getoption("--index-url"), opts.getoption("--token")
+        )
         yield t
     else:
         extra = getattr(request.module, "SERVER_ARGS", ())

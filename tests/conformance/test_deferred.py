@@ -10,8 +10,7 @@ from tests.conformance.conftest import Release, Target, pallet_only
 from tests.conformance.test_publish import index_files
 from tests.conformance.test_sessions import assert_problem
 
-SERVER_ARGS = ("--deferred-publish", "--deferred-complete-size", "1",
-               "--processing-delay", "1.5")
+SERVER_ARGS = ("--deferred-publish", "--deferred-complete-size", "1", "--processing-delay", "1.5")
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +51,14 @@ def test_deferred_publish_reserves_filenames_then_publishes(release: Release, ta
     legacy = httpx.post(
         target.server.upload_url,  # type: ignore[union-attr]
         auth=("__token__", target.token),
-        data={":action": "file_upload", "protocol_version": "1", "name": release.name,
-              "version": "1.0", "filetype": "bdist_wheel", "pyversion": "py3"},
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": release.name,
+            "version": "1.0",
+            "filetype": "bdist_wheel",
+            "pyversion": "py3",
+        },
         files={"content": (wheel.name, wheel.read_bytes())},
     )
     assert legacy.status_code == 409, legacy.text  # reserved by the in-flight publish

@@ -104,11 +104,15 @@ def test_size_mismatch_is_refused(release: Release):
     fs = release.start_file(wheel).json()
     assert_problem(release.send_bytes(fs, data[:-1]), 400)
     assert_problem(release.send_bytes(fs, data + b"extra"), 400)
-    chunked = release.client.post(fs["mechanism"]["file_url"], content=iter([data, b"more"]),
-                                  headers={"Content-Type": "application/octet-stream"})
+    chunked = release.client.post(
+        fs["mechanism"]["file_url"],
+        content=iter([data, b"more"]),
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert_problem(chunked, 400)
-    wrong_type = release.client.post(fs["mechanism"]["file_url"], content=data,
-                                     headers={"Content-Type": "text/plain"})
+    wrong_type = release.client.post(
+        fs["mechanism"]["file_url"], content=data, headers={"Content-Type": "text/plain"}
+    )
     assert_problem(wrong_type, 415)
     assert release.send_bytes(fs, data).status_code == 204  # a retry while pending succeeds
     assert release.complete(fs).status_code == 201
@@ -163,21 +167,37 @@ def test_attestations_before_complete(release: Release):
     fs = release.start_file(wheel).json()
     url = fs["mechanism"]["attestations_url"]
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    statement = {"_type": "https://in-toto.io/Statement/v1",
-                 "subject": [{"name": wheel.name, "digest": {"sha256": sha}}]}
-    att = [{"version": 1, "verification_material": {"certificate": "",
-                                                    "transparency_entries": []},
-            "envelope": {"statement": base64.b64encode(json.dumps(statement).encode()).decode(),
-                         "signature": ""}}]
-    assert_problem(release.client.post(url, content=json.dumps(att),
-                                       headers={"Content-Type": "application/json"}), 409)
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": wheel.name, "digest": {"sha256": sha}}],
+    }
+    att = [
+        {
+            "version": 1,
+            "verification_material": {"certificate": "", "transparency_entries": []},
+            "envelope": {
+                "statement": base64.b64encode(json.dumps(statement).encode()).decode(),
+                "signature": "",
+            },
+        }
+    ]
+    assert_problem(
+        release.client.post(
+            url, content=json.dumps(att), headers={"Content-Type": "application/json"}
+        ),
+        409,
+    )
     release.send_bytes(fs, wheel.read_bytes())
-    assert_problem(release.client.post(url, content=b"[1]",
-                                       headers={"Content-Type": "application/json"}), 400)
-    assert_problem(release.client.post(url, content=json.dumps(att),
-                                       headers={"Content-Type": "text/plain"}), 415)
-    ok = release.client.post(url, content=json.dumps(att),
-                             headers={"Content-Type": "application/json"})
+    assert_problem(
+        release.client.post(url, content=b"[1]", headers={"Content-Type": "application/json"}), 400
+    )
+    assert_problem(
+        release.client.post(url, content=json.dumps(att), headers={"Content-Type": "text/plain"}),
+        415,
+    )
+    ok = release.client.post(
+        url, content=json.dumps(att), headers={"Content-Type": "application/json"}
+    )
     assert ok.status_code == 204
     assert release.complete(fs).status_code == 201
 

@@ -61,8 +61,7 @@ def test_publish_makes_all_files_visible_together(release: Release, target: Targ
     assert index_files(target, release.name) == sorted([wheel.name, sdist.name])
     page = httpx.get(f"{target.index_url}{release.name}/", headers={"Accept": JSON}).json()
     by_name = {f["filename"]: f for f in page["files"]}
-    assert by_name[wheel.name]["hashes"]["sha256"] == hashlib.sha256(
-        wheel.read_bytes()).hexdigest()
+    assert by_name[wheel.name]["hashes"]["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert by_name[wheel.name]["core-metadata"]  # PEP 658 for files from Upload 2.0 too
     # published is terminal; the stage dies with the session
     assert_problem(release.publish(), 409)
@@ -118,8 +117,14 @@ def test_must_open_session_reserves_nothing_then_publish_conflict_is_409(
     legacy = httpx.post(
         target.server.upload_url,  # type: ignore[union-attr]
         auth=("__token__", target.token),
-        data={":action": "file_upload", "protocol_version": "1", "name": release.name,
-              "version": "1.0", "filetype": "bdist_wheel", "pyversion": "py3"},
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": release.name,
+            "version": "1.0",
+            "filetype": "bdist_wheel",
+            "pyversion": "py3",
+        },
         files={"content": (wheel.name, wheel.read_bytes())},
     )
     assert legacy.status_code == 200, legacy.text
@@ -145,8 +150,14 @@ def test_concurrent_legacy_upload_and_publish_exactly_one_wins(release: Release,
             return httpx.post(
                 target.server.upload_url,  # type: ignore[union-attr]
                 auth=("__token__", target.token),
-                data={":action": "file_upload", "protocol_version": "1", "name": release.name,
-                      "version": version, "filetype": "bdist_wheel", "pyversion": "py3"},
+                data={
+                    ":action": "file_upload",
+                    "protocol_version": "1",
+                    "name": release.name,
+                    "version": version,
+                    "filetype": "bdist_wheel",
+                    "pyversion": "py3",
+                },
                 files={"content": (wheel.name, wheel.read_bytes())},
                 timeout=60,
             ).status_code
@@ -174,32 +185,58 @@ def _stage_install(target: Target, release: Release, tmp, installer: str) -> Non
     stage = release.session["links"]["stage"]
     if installer == "pip":
         py = make_venv(tmp / "venv-pip", env, pip=True)
-        cmd = [str(py), "-m", "pip", "install", "--no-cache-dir", "--index-url",
-               target.index_url, "--extra-index-url", stage, f"{release.name}==1.0"]
+        cmd = [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            target.index_url,
+            "--extra-index-url",
+            stage,
+            f"{release.name}==1.0",
+        ]
     else:
         py = make_venv(tmp / "venv-uv", env)
-        cmd = [tool("uv"), "pip", "install", "--python", str(py), "--index-url", stage,
-               f"{release.name}==1.0"]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180,
-                            check=False)
+        cmd = [
+            tool("uv"),
+            "pip",
+            "install",
+            "--python",
+            str(py),
+            "--index-url",
+            stage,
+            f"{release.name}==1.0",
+        ]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    check = subprocess.run([str(py), "-c", f"import {module}; print({module}.__version__)"],
-                           env=env, capture_output=True, text=True, timeout=60, check=False)
+    check = subprocess.run(
+        [str(py), "-c", f"import {module}; print({module}.__version__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert check.stdout.strip() == "1.0", check.stderr
 
 
-def test_stage_preview_installs_with_pip_and_uv_then_publish(release: Release, target: Target,
-                                                             tmp_path):
+def test_stage_preview_installs_with_pip_and_uv_then_publish(
+    release: Release, target: Target, tmp_path
+):
     release.open()
     wheel, sdist = release.wheel(), release.sdist()
     release.upload(wheel)
     release.upload(sdist)
     assert index_files(target, release.name) is None  # not public yet
-    stage_page = httpx.get(release.session["links"]["stage"] + f"{release.name}/",
-                           headers={"Accept": JSON})
+    stage_page = httpx.get(
+        release.session["links"]["stage"] + f"{release.name}/", headers={"Accept": JSON}
+    )
     assert stage_page.status_code == 200
     assert sorted(f["filename"] for f in stage_page.json()["files"]) == sorted(
-        [wheel.name, sdist.name])
+        [wheel.name, sdist.name]
+    )
     _stage_install(target, release, tmp_path, "pip")
     _stage_install(target, release, tmp_path, "uv")
     assert release.publish().status_code in (201, 202)
@@ -207,9 +244,22 @@ def test_stage_preview_installs_with_pip_and_uv_then_publish(release: Release, t
     env = client_env(tmp_path)
     py = make_venv(tmp_path / "venv-main", env, pip=True)
     result = subprocess.run(
-        [str(py), "-m", "pip", "install", "--no-cache-dir", "--index-url", target.index_url,
-         f"{release.name}==1.0"], env=env, capture_output=True, text=True, timeout=180,
-        check=False)
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            target.index_url,
+            f"{release.name}==1.0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

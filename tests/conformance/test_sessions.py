@@ -40,8 +40,11 @@ def test_must_create_returns_201_location_and_session_body(release: Release):
 
 def test_must_second_create_is_409_with_location_of_existing(release: Release):
     assert release.open().status_code == 201
-    again = post_json(release.client, release.target.upload_url,
-                      {"name": release.name.upper(), "version": "1.0.0"})
+    again = post_json(
+        release.client,
+        release.target.upload_url,
+        {"name": release.name.upper(), "version": "1.0.0"},
+    )
     assert_problem(again, 409)
     assert again.headers["location"] == release.session["links"]["session"]
 
@@ -78,8 +81,7 @@ def test_extend_never_shortens_and_returns_body(release: Release):
     assert r.status_code == 200
     after = r.json()["expires-at"]
     assert after >= before
-    huge = post_json(release.client, release.session["links"]["extend"],
-                     {"extend-for": 10**9})
+    huge = post_json(release.client, release.session["links"]["extend"], {"extend-for": 10**9})
     assert huge.status_code == 200  # MUST still succeed, granting only what policy allows
     assert huge.json()["expires-at"] >= after
     bad = post_json(release.client, release.session["links"]["extend"], {"extend-for": "x"})
@@ -97,27 +99,38 @@ def test_cancel_is_204_then_status_canceled_and_actions_409(release: Release):
 
 
 def test_wrong_media_type_is_415(target: Target, release: Release):
-    r = release.client.post(target.upload_url, content=json.dumps(
-        {"meta": META, "name": release.name, "version": "1.0"}),
-        headers={"Content-Type": "application/json"})
+    r = release.client.post(
+        target.upload_url,
+        content=json.dumps({"meta": META, "name": release.name, "version": "1.0"}),
+        headers={"Content-Type": "application/json"},
+    )
     assert_problem(r, 415)
 
 
 def test_api_version_major_must_match_media_type(target: Target, release: Release):
-    r = release.client.post(target.upload_url, content=json.dumps(
-        {"meta": {"api-version": "3.0"}, "name": release.name, "version": "1.0"}),
-        headers={"Content-Type": V2})
+    r = release.client.post(
+        target.upload_url,
+        content=json.dumps(
+            {"meta": {"api-version": "3.0"}, "name": release.name, "version": "1.0"}
+        ),
+        headers={"Content-Type": V2},
+    )
     body = assert_problem(r, 400)
     assert body["errors"][0]["source"] == "meta.api-version"
-    missing = release.client.post(target.upload_url, content=json.dumps(
-        {"name": release.name, "version": "1.0"}), headers={"Content-Type": V2})
+    missing = release.client.post(
+        target.upload_url,
+        content=json.dumps({"name": release.name, "version": "1.0"}),
+        headers={"Content-Type": V2},
+    )
     assert_problem(missing, 400)
 
 
 def test_unacceptable_accept_is_406(target: Target, release: Release):
-    r = release.client.post(target.upload_url, content=json.dumps(
-        {"meta": META, "name": release.name, "version": "1.0"}),
-        headers={"Content-Type": V2, "Accept": "text/html"})
+    r = release.client.post(
+        target.upload_url,
+        content=json.dumps({"meta": META, "name": release.name, "version": "1.0"}),
+        headers={"Content-Type": V2, "Accept": "text/html"},
+    )
     assert_problem(r, 406)
 
 
@@ -125,8 +138,7 @@ def test_malformed_and_oversized_bodies_are_4xx(target: Target, release: Release
     for raw in (b"{", b"[]", b"\xff\xfe", json.dumps({"meta": META}).encode()):
         r = release.client.post(target.upload_url, content=raw, headers={"Content-Type": V2})
         assert_problem(r, 400)
-    big = json.dumps({"meta": META, "name": release.name, "version": "1.0",
-                      "pad": "x" * 200_000})
+    big = json.dumps({"meta": META, "name": release.name, "version": "1.0", "pad": "x" * 200_000})
     r = release.client.post(target.upload_url, content=big, headers={"Content-Type": V2})
     assert r.status_code == 413
     bad = post_json(release.client, target.upload_url, {"name": "-bad-", "version": "nope"})
@@ -160,6 +172,7 @@ def test_must_authorize_every_request_revoked_token_403_even_for_creator(
 
 def test_unknown_session_is_404(target: Target, release: Release):
     release.open()
-    url = release.session["links"]["session"].replace(release.session["links"]["session"]
-                                                      .rstrip("/").rsplit("/", 1)[1], "0" * 32)
+    url = release.session["links"]["session"].replace(
+        release.session["links"]["session"].rstrip("/").rsplit("/", 1)[1], "0" * 32
+    )
     assert_problem(release.client.get(url), 404)

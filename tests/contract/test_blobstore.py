@@ -78,8 +78,9 @@ def test_large_blob_streams_in_bounded_chunks(store, tmp_path):
     assert biggest <= 256 * 1024
 
 
-@pytest.mark.parametrize("key", ["../etc/passwd", "/abs", "a//b", "a/./b", "a/../b", "", "a\0b",
-                                 "a\\b", ".hidden"])
+@pytest.mark.parametrize(
+    "key", ["../etc/passwd", "/abs", "a//b", "a/./b", "a/../b", "", "a\0b", "a\\b", ".hidden"]
+)
 def test_hostile_keys_are_refused(store, key):
     with pytest.raises(ValueError):
         check_key(key)

@@ -52,9 +52,7 @@ EXPECTED_FILE = {
 }
 
 
-@pytest.mark.parametrize(
-    ("state", "event"), list(itertools.product(SessionState, SessionEvent))
-)
+@pytest.mark.parametrize(("state", "event"), list(itertools.product(SessionState, SessionEvent)))
 def test_publishing_session_transition(state, event):
     expected = EXPECTED_SESSION.get((state.value, event.value))
     if expected is None:

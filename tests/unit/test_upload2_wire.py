@@ -24,8 +24,12 @@ def test_rfc3339_is_whole_seconds_utc_z():
 
 @pytest.mark.parametrize(
     ("ctype", "ok"),
-    [(upload2.MEDIA_TYPE, True), (upload2.MEDIA_TYPE + "; charset=utf-8", True),
-     ("application/json", False), (None, False)],
+    [
+        (upload2.MEDIA_TYPE, True),
+        (upload2.MEDIA_TYPE + "; charset=utf-8", True),
+        ("application/json", False),
+        (None, False),
+    ],
 )
 def test_content_type(ctype, ok):
     if ok:
@@ -38,8 +42,14 @@ def test_content_type(ctype, ok):
 
 @pytest.mark.parametrize(
     ("accept", "ok"),
-    [(None, True), ("*/*", True), (upload2.MEDIA_TYPE, True), ("application/*", True),
-     ("text/html", False), (f"{upload2.MEDIA_TYPE};q=0", False)],
+    [
+        (None, True),
+        ("*/*", True),
+        (upload2.MEDIA_TYPE, True),
+        ("application/*", True),
+        ("text/html", False),
+        (f"{upload2.MEDIA_TYPE};q=0", False),
+    ],
 )
 def test_accept(accept, ok):
     assert upload2.accepts_v2(accept) is ok
@@ -68,8 +78,9 @@ def test_future_minor_version_is_accepted():
 
 
 def test_create_session_normalizes():
-    name, normalized, version = upload2.parse_create_session({"name": "Acme_Widgets",
-                                                              "version": "2.1.0"})
+    name, normalized, version = upload2.parse_create_session(
+        {"name": "Acme_Widgets", "version": "2.1.0"}
+    )
     assert (name, normalized, str(version)) == ("Acme_Widgets", "acme-widgets", "2.1.0")
     with pytest.raises(Problem) as exc:
         upload2.parse_create_session({"name": "-x-", "version": "one"})
@@ -81,17 +92,27 @@ def test_hashes():
     assert upload2.parse_hashes({"sha256": sha}) == {"sha256": sha}
     blake = hashlib.blake2b(b"x").hexdigest()
     assert upload2.parse_hashes({"blake2b": blake, "md5": hashlib.md5(b"x").hexdigest()})  # noqa: S324
-    for bad in ({}, None, {"md5": hashlib.md5(b"x").hexdigest()},  # noqa: S324
-                {"sha256": sha.upper()}, {"sha256": sha[:-1]}, {"shake_128": "00"},
-                {"whirlpool-ish": "00"}):
+    for bad in (
+        {},
+        None,
+        {"md5": hashlib.md5(b"x").hexdigest()},  # noqa: S324
+        {"sha256": sha.upper()},
+        {"sha256": sha[:-1]},
+        {"shake_128": "00"},
+        {"whirlpool-ish": "00"},
+    ):
         with pytest.raises(Problem):
             upload2.parse_hashes(bad)
 
 
 def test_create_file_limits():
     sha = hashlib.sha256(b"x").hexdigest()
-    req = {"filename": "a-1.0.tar.gz", "size": 10, "hashes": {"sha256": sha},
-           "mechanism": "http-post-bytes"}
+    req = {
+        "filename": "a-1.0.tar.gz",
+        "size": 10,
+        "hashes": {"sha256": sha},
+        "mechanism": "http-post-bytes",
+    }
     assert upload2.parse_create_file(req, 100)[1] == 10
     with pytest.raises(Problem) as exc:
         upload2.parse_create_file(req, 5)

@@ -38,7 +38,9 @@ class Principal:
         return self.inactive_reason is None and self.scope == "upload" and self._covers(project)
 
     def _covers(self, project: str | None) -> bool:
-        return self.projects is None or project is None or canonicalize_name(project) in self.projects
+        return (
+            self.projects is None or project is None or canonicalize_name(project) in self.projects
+        )
 
 
 def _hash(secret_key: str, secret: str) -> str:

@@ -10,7 +10,9 @@ from pallet.cli import db, gc, serve, token, yank
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="data folder (env PALLET_DATA_DIR, default ./pallet-data)")
+    parser.add_argument(
+        "--data-dir", help="data folder (env PALLET_DATA_DIR, default ./pallet-data)"
+    )
     parser.add_argument("--database-url", help="SQLAlchemy URL (env PALLET_DATABASE_URL)")
     parser.add_argument("--storage-url", help="blob storage URL (env PALLET_STORAGE_URL)")
 

@@ -24,10 +24,16 @@ def register(sub, common) -> None:  # noqa: ANN001
     g.add_argument("--upload-root", help="root path of the Upload 2.0 API (default /upload/2.0/)")
     g.add_argument("--session-lifetime", type=int, help="seconds a new session lives (24h)")
     g.add_argument("--file-session-lifetime", type=int, help="seconds a file session lives (1h)")
-    g.add_argument("--deferred-publish", action="store_true", default=None,
-                   help="publish answers 202 and finishes in the background")
-    g.add_argument("--deferred-complete-size", help="verify files from this size in the "
-                   "background (202 processing), default 64M")
+    g.add_argument(
+        "--deferred-publish",
+        action="store_true",
+        default=None,
+        help="publish answers 202 and finishes in the background",
+    )
+    g.add_argument(
+        "--deferred-complete-size",
+        help="verify files from this size in the background (202 processing), default 64M",
+    )
     g.add_argument("--gc-interval", type=int, help="seconds between in-server sweeps (300)")
     g.add_argument("--processing-delay", type=float, help=argparse.SUPPRESS)  # test hook
     p.set_defaults(func=run)

@@ -60,7 +60,9 @@ def _is_unsafe_name(name: str) -> bool:
 
 
 def read_dist_metadata(
-    path: Path, dist: DistFilename, limits: ArchiveLimits = ArchiveLimits()  # noqa: B008
+    path: Path,
+    dist: DistFilename,
+    limits: ArchiveLimits = ArchiveLimits(),  # noqa: B008
 ) -> bytes:
     """Raw METADATA (wheel) or PKG-INFO (sdist) bytes, after the archive passed every check."""
     if dist.packagetype == "bdist_wheel":
@@ -90,25 +92,36 @@ def _wheel_metadata(path: Path, dist: DistFilename, limits: ArchiveLimits) -> by
         names = {i.filename for i in infos}
         for required in ("METADATA", "WHEEL", "RECORD"):
             if f"{info_dir}/{required}" not in names:
-                raise _problem("invalid-wheel", "Invalid wheel",
-                               f"{info_dir}/{required} is missing.")
+                raise _problem(
+                    "invalid-wheel", "Invalid wheel", f"{info_dir}/{required} is missing."
+                )
         meta = zf.getinfo(f"{info_dir}/METADATA")
         if meta.file_size > limits.max_metadata_size:
-            raise _problem("invalid-metadata", "Metadata too large",
-                           f"METADATA may be at most {limits.max_metadata_size} bytes.")
+            raise _problem(
+                "invalid-metadata",
+                "Metadata too large",
+                f"METADATA may be at most {limits.max_metadata_size} bytes.",
+            )
         try:
             with zf.open(meta) as f:
                 data = f.read(limits.max_metadata_size + 1)
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
-                NotImplementedError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,
+        ) as exc:
             raise _corrupt(f"METADATA cannot be read: {exc}") from None
         if len(data) != meta.file_size:
             raise _bomb("METADATA's declared size does not match its content.")
         return data
 
 
-def _check_zip_entries(infos: list[zipfile.ZipInfo], compressed: int,
-                       limits: ArchiveLimits) -> None:
+def _check_zip_entries(
+    infos: list[zipfile.ZipInfo], compressed: int, limits: ArchiveLimits
+) -> None:
     if len(infos) > limits.max_members:
         raise _bomb(f"More than {limits.max_members} members.")
     seen: set[str] = set()
@@ -124,8 +137,10 @@ def _check_zip_entries(infos: list[zipfile.ZipInfo], compressed: int,
             info.compress_size == 0
             or info.file_size > limits.max_compression_ratio * info.compress_size
         ):
-            raise _bomb(f"Member {info.filename!r} expands "
-                        f"{info.file_size / max(info.compress_size, 1):.0f} times.")
+            raise _bomb(
+                f"Member {info.filename!r} expands "
+                f"{info.file_size / max(info.compress_size, 1):.0f} times."
+            )
     _check_sizes(total, compressed, limits)
     ordered = sorted(infos, key=lambda i: i.header_offset)
     for a, b in zip(ordered, ordered[1:], strict=False):
@@ -175,8 +190,11 @@ def _sdist_metadata(path: Path, dist: DistFilename, limits: ArchiveLimits) -> by
                 _check_sizes(total, compressed, limits)
                 if name == f"{top}/PKG-INFO" and member.isfile():
                     if member.size > limits.max_metadata_size:
-                        raise _problem("invalid-metadata", "Metadata too large",
-                                       f"PKG-INFO may be at most {limits.max_metadata_size} bytes.")
+                        raise _problem(
+                            "invalid-metadata",
+                            "Metadata too large",
+                            f"PKG-INFO may be at most {limits.max_metadata_size} bytes.",
+                        )
                     f = tf.extractfile(member)
                     pkg_info = f.read(limits.max_metadata_size + 1) if f else None
     except Problem:

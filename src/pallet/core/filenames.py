@@ -57,8 +57,10 @@ class DistFilename:
     @property
     def stem(self) -> str:
         """``{name}-{version}`` as written in the filename (the sdist's top directory)."""
-        return self.filename.removesuffix(".tar.gz") if self.packagetype == "sdist" else (
-            "-".join(self.filename.split("-")[:2])
+        return (
+            self.filename.removesuffix(".tar.gz")
+            if self.packagetype == "sdist"
+            else ("-".join(self.filename.split("-")[:2]))
         )
 
 

@@ -18,11 +18,22 @@ from packaging.version import InvalidVersion, Version
 from pallet.core.filenames import DistFilename
 from pallet.core.problems import Problem, ProblemError
 
-_DIGESTS = {"md5_digest": ("md5", 32), "sha256_digest": ("sha256", 64),
-            "blake2_256_digest": ("blake2_256", 64)}
+_DIGESTS = {
+    "md5_digest": ("md5", 32),
+    "sha256_digest": ("sha256", 64),
+    "blake2_256_digest": ("blake2_256", 64),
+}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-_SINGLE = ("name", "version", "filetype", "pyversion", "metadata_version", ":action",
-           "protocol_version", *_DIGESTS)
+_SINGLE = (
+    "name",
+    "version",
+    "filetype",
+    "pyversion",
+    "metadata_version",
+    ":action",
+    "protocol_version",
+    *_DIGESTS,
+)
 
 
 def _invalid_metadata(errors: list[ProblemError], detail: str) -> Problem:
@@ -38,8 +49,7 @@ def parse_core_metadata(raw: bytes) -> Metadata:
         return Metadata.from_email(text, validate=True)
     except ExceptionGroup as group:
         errors = [
-            ProblemError(getattr(exc, "field", "metadata"), str(exc))
-            for exc in group.exceptions
+            ProblemError(getattr(exc, "field", "metadata"), str(exc)) for exc in group.exceptions
         ]
         raise _invalid_metadata(errors, "The distribution's own metadata is invalid.") from None
     except (InvalidMetadata, ValueError) as exc:
@@ -89,8 +99,9 @@ class UploadForm:
 
 
 def _form_error(detail: str, source: str) -> Problem:
-    return Problem(400, "invalid-form", "Invalid upload form", detail,
-                   errors=[ProblemError(source, detail)])
+    return Problem(
+        400, "invalid-form", "Invalid upload form", detail, errors=[ProblemError(source, detail)]
+    )
 
 
 def parse_upload_form(fields: Mapping[str, list[str]]) -> UploadForm:
@@ -120,28 +131,48 @@ def parse_upload_form(fields: Mapping[str, list[str]]) -> UploadForm:
         if value is None or value == "":
             continue
         if len(value) != length or not _HEX.match(value):
-            raise Problem(400, "invalid-digest", "Invalid digest",
-                          f"{key} must be {length} hexadecimal characters.",
-                          errors=[ProblemError(key, "malformed")])
+            raise Problem(
+                400,
+                "invalid-digest",
+                "Invalid digest",
+                f"{key} must be {length} hexadecimal characters.",
+                errors=[ProblemError(key, "malformed")],
+            )
         digests[algo] = value.lower()
-    return UploadForm(required["name"], required["version"], required["filetype"],
-                      one("pyversion"), one("metadata_version"), digests, fields)
+    return UploadForm(
+        required["name"],
+        required["version"],
+        required["filetype"],
+        one("pyversion"),
+        one("metadata_version"),
+        digests,
+        fields,
+    )
 
 
 def check_form_matches(form: UploadForm, meta: Metadata, dist: DistFilename) -> None:
     if canonicalize_name(form.name) != dist.project:
-        raise Problem(400, "name-mismatch", "Project name mismatch",
-                      f"The form names {form.name!r} but the file is for {dist.project!r}.")
+        raise Problem(
+            400,
+            "name-mismatch",
+            "Project name mismatch",
+            f"The form names {form.name!r} but the file is for {dist.project!r}.",
+        )
     try:
         version = Version(form.version)
     except InvalidVersion:
         raise _form_error(f"{form.version!r} is not a valid version.", "version") from None
     if version != dist.version:
-        raise Problem(400, "version-mismatch", "Version mismatch",
-                      f"The form says version {form.version} but the file is {dist.version}.")
+        raise Problem(
+            400,
+            "version-mismatch",
+            "Version mismatch",
+            f"The form says version {form.version} but the file is {dist.version}.",
+        )
     if form.filetype != dist.packagetype:
-        raise _form_error(f"filetype {form.filetype!r} does not match {dist.filename!r}.",
-                          "filetype")
+        raise _form_error(
+            f"filetype {form.filetype!r} does not match {dist.filename!r}.", "filetype"
+        )
 
 
 def _str(value: Any) -> str | None:

@@ -25,10 +25,14 @@ MAX_BODY = 64 * 1024
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _HEX = re.compile(r"^[0-9a-f]+$")
 #: Secure algorithms from hashlib.algorithms_guaranteed (md5 and sha1 do not count).
-SECURE_ALGORITHMS = frozenset(hashlib.algorithms_guaranteed) - {"md5", "sha1"} - {
-    "shake_128",
-    "shake_256",
-}
+SECURE_ALGORITHMS = (
+    frozenset(hashlib.algorithms_guaranteed)
+    - {"md5", "sha1"}
+    - {
+        "shake_128",
+        "shake_256",
+    }
+)
 
 
 def rfc3339(ts: datetime) -> str:
@@ -74,8 +78,12 @@ def accepts_v2(accept: str | None) -> bool:
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON object of a request, with ``meta.api-version`` checked against the media type."""
     if len(raw) > MAX_BODY:
-        raise Problem(413, "body-too-large", "Request body too large",
-                      f"Upload 2.0 JSON bodies are limited to {MAX_BODY} bytes.")
+        raise Problem(
+            413,
+            "body-too-large",
+            "Request body too large",
+            f"Upload 2.0 JSON bodies are limited to {MAX_BODY} bytes.",
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -84,8 +92,10 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise invalid("The body must be a JSON object.")
     meta = body.get("meta")
     if not isinstance(meta, dict) or not isinstance(meta.get("api-version"), str):
-        raise invalid("'meta' with an 'api-version' string is required.",
-                      ProblemError("meta.api-version", "missing"))
+        raise invalid(
+            "'meta' with an 'api-version' string is required.",
+            ProblemError("meta.api-version", "missing"),
+        )
     version = meta["api-version"]
     major, _, minor = version.partition(".")
     if major != "2":
@@ -128,8 +138,10 @@ def parse_create_session(body: Mapping[str, Any]) -> tuple[str, str, Version]:
 def parse_hashes(value: Any) -> dict[str, str]:
     """PEP 694 ``hashes``: hashlib names without parameters, lowercase hex, at least one secure."""
     if not isinstance(value, dict) or not value:
-        raise invalid("'hashes' must be an object of algorithm -> hex digest.",
-                      ProblemError("hashes", "missing or empty"))
+        raise invalid(
+            "'hashes' must be an object of algorithm -> hex digest.",
+            ProblemError("hashes", "missing or empty"),
+        )
     out: dict[str, str] = {}
     errors = []
     for algo, digest in value.items():
@@ -156,7 +168,9 @@ def parse_hashes(value: Any) -> dict[str, str]:
     return out
 
 
-def parse_create_file(body: Mapping[str, Any], max_size: int) -> tuple[str, int, dict[str, str], str]:
+def parse_create_file(
+    body: Mapping[str, Any], max_size: int
+) -> tuple[str, int, dict[str, str], str]:
     """(filename, size, hashes, mechanism) of a file-upload-session request."""
     filename, size, mechanism = body.get("filename"), body.get("size"), body.get("mechanism")
     if not isinstance(filename, str) or not filename:
@@ -178,6 +192,8 @@ def parse_create_file(body: Mapping[str, Any], max_size: int) -> tuple[str, int,
 def parse_extend(body: Mapping[str, Any]) -> int:
     value = body.get("extend-for")
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise invalid("'extend-for' must be a non-negative integer number of seconds.",
-                      ProblemError("extend-for", repr(value)))
+        raise invalid(
+            "'extend-for' must be a non-negative integer number of seconds.",
+            ProblemError("extend-for", repr(value)),
+        )
     return value

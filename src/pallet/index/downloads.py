@@ -70,14 +70,16 @@ async def serve_blob(request: Request, svc: Services, blob_sha: str, filename: s
         + "max-age=31536000, immutable",
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
-    media = "text/plain; charset=utf-8" if filename.endswith(METADATA_SUFFIX) else (
-        "application/octet-stream"
+    media = (
+        "text/plain; charset=utf-8"
+        if filename.endswith(METADATA_SUFFIX)
+        else ("application/octet-stream")
     )
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if_range = request.headers.get("if-range")
-    byte_range = None if if_range not in (None, etag) else parse_range(
-        request.headers.get("range"), size
+    byte_range = (
+        None if if_range not in (None, etag) else parse_range(request.headers.get("range"), size)
     )
     start, end, status = 0, size, 200
     if byte_range is not None:

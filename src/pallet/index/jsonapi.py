@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from pallet.auth.guard import require_reader
 from pallet.core.problems import Problem
-from pallet.db.models import File, Project, Release
+from pallet.db.models import File, Release
 from pallet.db.session import read_session
 from pallet.index.queries import visible_project
 from pallet.index.render import iso8601
@@ -39,7 +39,9 @@ def _file(f: File, release: Release, base: str) -> dict[str, Any]:
         "upload_time_iso_8601": iso8601(f.upload_time),
         "url": f"{base}files/{f.sha256}/{f.filename}",
         "yanked": yanked,
-        "yanked_reason": (f.yanked_reason if f.yanked else release.yanked_reason) if yanked else None,
+        "yanked_reason": (f.yanked_reason if f.yanked else release.yanked_reason)
+        if yanked
+        else None,
     }
 
 
@@ -113,7 +115,9 @@ async def project_json(request: Request) -> Response:
     require_reader(svc, request, normalized)
     body = await run_in_threadpool(build, svc, normalized, version, str(request.base_url))
     if body is None:
-        raise Problem(404, "not-found", "Not found", f"No such project or release: {name} {version or ''}")
+        raise Problem(
+            404, "not-found", "Not found", f"No such project or release: {name} {version or ''}"
+        )
     return JSONResponse(body, headers={"Cache-Control": "max-age=0, must-revalidate"})
 
 

@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 _PROJECT = (
-    "SELECT id, name, last_serial FROM projects "
-    "WHERE normalized_name = {p} AND reserved_by IS NULL"
+    "SELECT id, name, last_serial FROM projects WHERE normalized_name = {p} AND reserved_by IS NULL"
 )
 _SERIAL = "SELECT COALESCE(MAX(id), 0) FROM journal"
 

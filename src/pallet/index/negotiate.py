@@ -24,7 +24,7 @@ def choose(accept: str | None) -> str | None:
     if not accept or not accept.strip():
         return TEXT_HTML
     best: tuple[float, int, str] | None = None
-    for order, item in enumerate(accept.split(",")):
+    for item in accept.split(","):
         media, *params = (p.strip() for p in item.split(";"))
         media = _ALIASES.get(media.lower(), media.lower())
         q = 1.0

@@ -49,7 +49,9 @@ def visible_project(session: Session, normalized: str) -> Project | None:
     return session.execute(_VISIBLE_PROJECT, {"name": normalized}).scalar_one_or_none()
 
 
-def project_page(session: Session, project: Project, extra_files: list | None = None) -> ProjectPage:
+def project_page(
+    session: Session, project: Project, extra_files: list | None = None
+) -> ProjectPage:
     """The page model; ``extra_files`` (the stage preview's staged files) are rows of the same
     shape as the query's: attributes named like its labels."""
     rows = session.execute(_PAGE_FILES, {"project_id": project.id}).all()

@@ -83,7 +83,8 @@ def list_json(listing: ProjectList) -> bytes:
 
 def list_html(listing: ProjectList) -> bytes:
     links = "".join(
-        f'    <a href="{escape(norm)}/">{escape(name)}</a><br />\n' for name, norm in listing.projects
+        f'    <a href="{escape(norm)}/">{escape(name)}</a><br />\n'
+        for name, norm in listing.projects
     )
     return (
         "<!DOCTYPE html>\n<html>\n  <head>\n"

@@ -29,8 +29,12 @@ _LIVE = (SessionState.OPEN, SessionState.PROCESSING, SessionState.ERROR)
 
 
 def _gone() -> Problem:
-    return Problem(404, "stage-not-found", "No such stage",
-                   "This stage does not exist, or its session was published or canceled.")
+    return Problem(
+        404,
+        "stage-not-found",
+        "No such stage",
+        "This stage does not exist, or its session was published or canceled.",
+    )
 
 
 def _stage(s, token: str) -> tuple[UploadSession, Project, list[FileUploadSession]]:  # noqa: ANN001
@@ -77,8 +81,12 @@ def _page(svc: Services, token: str, name: str | None) -> Rendered:
             listing = ProjectList(0, [(project.name, project.normalized_name)])
             return Rendered(0, render.list_html(listing), render.list_json(listing))
         if name != project.normalized_name:
-            raise Problem(404, "not-found", "Project not found",
-                          f"This stage only holds {project.normalized_name!r}.")
+            raise Problem(
+                404,
+                "not-found",
+                "Project not found",
+                f"This stage only holds {project.normalized_name!r}.",
+            )
         page = queries.project_page(s, project, [_as_row(f, session.version) for f in staged])
         return Rendered(page.serial, render.project_html(page), render.project_json(page))
 

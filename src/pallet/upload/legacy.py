@@ -63,9 +63,7 @@ def _process(svc: Services, principal: Principal, received: ReceivedForm):  # no
     raw_attestations = received.fields.get("attestations")
     if raw_attestations:
         vf.attestations = parse_attestations(raw_attestations[0], vf.filename, vf.spooled.digests)
-    return publish_file(
-        svc.engine, svc.store, vf, via="legacy", quota=svc.settings.project_quota
-    )
+    return publish_file(svc.engine, svc.store, vf, via="legacy", quota=svc.settings.project_quota)
 
 
 routes = [

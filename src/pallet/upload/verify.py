@@ -53,7 +53,9 @@ def check_digests(claimed: dict[str, str], actual: dict[str, str]) -> None:
             f"{', '.join(unchecked)} digest fields must come before the 'content' part.",
         )
     wrong = [
-        ProblemError(f"{algo}_digest", f"expected {value}, the uploaded bytes hash to {actual[algo]}")
+        ProblemError(
+            f"{algo}_digest", f"expected {value}, the uploaded bytes hash to {actual[algo]}"
+        )
         for algo, value in claimed.items()
         if not hmac.compare_digest(value.lower(), actual[algo])
     ]

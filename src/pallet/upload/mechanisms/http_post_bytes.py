@@ -53,10 +53,16 @@ class HttpPostBytes:
         from pallet.upload.v2 import routes as v2
 
         return [
-            Route("/sessions/{sid}/files/{fid}/content", v2.file_endpoint(receive_bytes),
-                  methods=["POST"]),
-            Route("/sessions/{sid}/files/{fid}/attestations",
-                  v2.file_endpoint(v2.receive_attestations), methods=["POST"]),
+            Route(
+                "/sessions/{sid}/files/{fid}/content",
+                v2.file_endpoint(receive_bytes),
+                methods=["POST"],
+            ),
+            Route(
+                "/sessions/{sid}/files/{fid}/attestations",
+                v2.file_endpoint(v2.receive_attestations),
+                methods=["POST"],
+            ),
         ]
 
     def staged(self, services: Services, fs: FileUploadSession) -> Path:
@@ -78,8 +84,12 @@ async def receive_bytes(request: Request, services: Services, ctx) -> Response: 
     fs: FileUploadSession = ctx.file
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/octet-stream":
-        raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                      "http-post-bytes takes the raw file as application/octet-stream.")
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "http-post-bytes takes the raw file as application/octet-stream.",
+        )
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) != fs.size):
         raise size_mismatch(fs.size, declared)

@@ -36,16 +36,25 @@ def _verify(svc: Services, fs: FileUploadSession) -> dict:
     path = REGISTRY[fs.mechanism].staged(svc, fs)
     computed = (fs.mechanism_state or {}).get("digests", {})
     if fs.received_size != fs.size:
-        raise Problem(400, "size-mismatch", "Size mismatch",
-                      f"Declared {fs.size} bytes, received {fs.received_size}.")
+        raise Problem(
+            400,
+            "size-mismatch",
+            "Size mismatch",
+            f"Declared {fs.size} bytes, received {fs.received_size}.",
+        )
     wrong = [
         ProblemError(f"hashes.{algo}", f"declared {value}, the bytes hash to {computed.get(algo)}")
         for algo, value in fs.hashes.items()
         if not hmac.compare_digest(value, computed.get(algo, ""))
     ]
     if wrong:
-        raise Problem(400, "digest-mismatch", "Digest mismatch",
-                      "The received bytes do not match the declared hashes.", errors=wrong)
+        raise Problem(
+            400,
+            "digest-mismatch",
+            "Digest mismatch",
+            "The received bytes do not match the declared hashes.",
+            errors=wrong,
+        )
     digests = Digests(fs.received_size, computed)
     vf = verify_file(
         SpooledFile(path, fs.filename, digests, _owned=False),
@@ -71,8 +80,9 @@ def _verify(svc: Services, fs: FileUploadSession) -> dict:
     }
 
 
-def _finish(svc: Services, ctx: Ctx, event: FileEvent, facts: dict | None,
-            problem: Problem | None) -> dict:
+def _finish(
+    svc: Services, ctx: Ctx, event: FileEvent, facts: dict | None, problem: Problem | None
+) -> dict:
     def work(s: Session) -> dict:
         session, _ = sessions.load(s, ctx.sid, ctx.principal)
         fs = files.load(s, session, ctx.fid or "")
@@ -121,4 +131,3 @@ async def complete(svc: Services, ctx: Ctx) -> dict:
     if problem is not None:
         raise problem  # the file session is now in `error` (PEP 694: sync failure)
     return body
-

@@ -49,15 +49,21 @@ def create(
     dist = parse_dist_filename(filename)  # 400 on a bad name
     mismatches = []
     if dist.project != session.normalized_name:
-        mismatches.append(ProblemError("filename", f"project {dist.project!r} is not "
-                                       f"{session.normalized_name!r}"))
+        mismatches.append(
+            ProblemError("filename", f"project {dist.project!r} is not {session.normalized_name!r}")
+        )
     if dist.version != Version(session.version):
-        mismatches.append(ProblemError("filename", f"version {dist.version} is not "
-                                       f"{session.version}"))
+        mismatches.append(
+            ProblemError("filename", f"version {dist.version} is not {session.version}")
+        )
     if mismatches:
-        raise Problem(400, "filename-mismatch", "File does not belong to this session",
-                      "A session's files must carry its project name and version.",
-                      errors=mismatches)
+        raise Problem(
+            400,
+            "filename-mismatch",
+            "File does not belong to this session",
+            "A session's files must carry its project name and version.",
+            errors=mismatches,
+        )
     published = s.execute(select(File.published).where(File.filename == filename)).first()
     if published is not None:
         raise Problem(
@@ -108,8 +114,12 @@ def load(s: Session, session: UploadSession, fid: str) -> FileUploadSession:
         )
     ).scalar_one_or_none()
     if fs is None:
-        raise Problem(404, "file-session-not-found", "No such file upload session",
-                      "This file upload session does not exist in this publishing session.")
+        raise Problem(
+            404,
+            "file-session-not-found",
+            "No such file upload session",
+            "This file upload session does not exist in this publishing session.",
+        )
     if fs.status == FileState.PENDING and aware(fs.expires_at) <= now():
         fs.status = FileState.CANCELED
         fs.live_filename = None

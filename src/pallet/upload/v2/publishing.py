@@ -92,8 +92,13 @@ def publish(svc: Services, ctx: Ctx, deferred: bool) -> dict:
             version = session.version
             release = get_or_create_release(s, project, _facts(live[0], version))
             for fs in live:
-                insert_file(s, release, _facts(fs, version), via=f"upload-2.0:{fs.mechanism}",
-                            published=not deferred)
+                insert_file(
+                    s,
+                    release,
+                    _facts(fs, version),
+                    via=f"upload-2.0:{fs.mechanism}",
+                    published=not deferred,
+                )
         session.status = target
         if not deferred:
             _make_visible(s, session, project, live)
@@ -102,8 +107,9 @@ def publish(svc: Services, ctx: Ctx, deferred: bool) -> dict:
     return retrying(svc.engine, work)
 
 
-def _make_visible(s: Session, session: UploadSession, project: Project,
-                  live: list[FileUploadSession]) -> None:
+def _make_visible(
+    s: Session, session: UploadSession, project: Project, live: list[FileUploadSession]
+) -> None:
     if project.reserved_by == session.id:
         project.reserved_by = None
     session.live_key = None
@@ -143,9 +149,7 @@ def fail_deferred(svc: Services, sid: str, notice: str) -> None:
         if session is None or session.status != SessionState.PROCESSING:
             return
         live = [f.filename for f in sessions.files_of(s, session)]
-        s.execute(
-            File.__table__.delete().where(File.filename.in_(live), File.published.is_(False))
-        )
+        s.execute(File.__table__.delete().where(File.filename.in_(live), File.published.is_(False)))
         session.status = next_session_state(session.status, SessionEvent.PROCESSING_FAILED)
         session.notices = [*(session.notices or []), notice]
 

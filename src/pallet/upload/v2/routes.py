@@ -32,11 +32,14 @@ from pallet.upload.v2.sessions import Purge
 JSONish = dict[str, Any]
 
 
-def v2_response(body: JSONish, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def v2_response(
+    body: JSONish, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     import json
 
-    return Response(json.dumps(body), status_code=status, media_type=upload2.MEDIA_TYPE,
-                    headers=headers)
+    return Response(
+        json.dumps(body), status_code=status, media_type=upload2.MEDIA_TYPE, headers=headers
+    )
 
 
 def _links(request: Request, svc: Services) -> Links:
@@ -47,8 +50,9 @@ def _links(request: Request, svc: Services) -> Links:
 def _prepare(request: Request) -> tuple[Services, Principal]:
     request.state.problem_meta = upload2.META
     if not upload2.accepts_v2(request.headers.get("accept")):
-        raise Problem(406, "not-acceptable", "Not acceptable",
-                      f"This endpoint speaks {upload2.MEDIA_TYPE}.")
+        raise Problem(
+            406, "not-acceptable", "Not acceptable", f"This endpoint speaks {upload2.MEDIA_TYPE}."
+        )
     svc: Services = request.app.state.services
     return svc, require_uploader(svc, request)
 
@@ -129,8 +133,13 @@ Handler = Callable[[Request, Services, Ctx], Awaitable[Response]]
 def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
     async def endpoint(request: Request) -> Response:
         svc, principal = await run_in_threadpool(_prepare, request)
-        ctx = Ctx(svc, principal, _links(request, svc), request.path_params["sid"],
-                  request.path_params.get("fid"))
+        ctx = Ctx(
+            svc,
+            principal,
+            _links(request, svc),
+            request.path_params["sid"],
+            request.path_params.get("fid"),
+        )
 
         def load(s: Session) -> Purge | None:
             ctx.session, purge = sessions.load(s, ctx.sid, principal)
@@ -186,9 +195,13 @@ async def publish_session(request: Request, svc: Services, ctx: Ctx) -> Response
     try:
         body = await run_in_threadpool(publishing.publish, svc, ctx, deferred)
     except IntegrityError:
-        raise Problem(409, "file-exists", "File already exists",
-                      "Another upload published one of these filenames at the same moment; "
-                      "nothing from this session was published.") from None
+        raise Problem(
+            409,
+            "file-exists",
+            "File already exists",
+            "Another upload published one of these filenames at the same moment; "
+            "nothing from this session was published.",
+        ) from None
     headers = {"Location": ctx.links.session(ctx.sid)}
     if body["status"] == "processing":
         publishing.start_deferred(svc, ctx.sid)
@@ -213,8 +226,12 @@ async def create_file(request: Request, svc: Services, ctx: Ctx) -> Response:
     try:
         body = await run_in_threadpool(retrying, svc.engine, work)
     except IntegrityError:
-        raise Problem(409, "file-in-session", "File already in this session",
-                      f"{filename!r} was added to this session concurrently.") from None
+        raise Problem(
+            409,
+            "file-in-session",
+            "File already in this session",
+            f"{filename!r} was added to this session concurrently.",
+        ) from None
     location = body["links"]["file-upload-session"]
     return v2_response(body, 202, {"Retry-After": "1", "Location": location})
 
@@ -264,8 +281,12 @@ async def complete_file(request: Request, svc: Services, ctx: Ctx) -> Response:
 async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
-        raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                      "Attestations are a JSON array sent as application/json.")
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "Attestations are a JSON array sent as application/json.",
+        )
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
@@ -275,8 +296,12 @@ async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Res
     assert fs is not None and ctx.session is not None
     files.check_transfer(ctx.session, fs)
     if fs.received_size is None:
-        raise Problem(409, "no-bytes", "No file received",
-                      "Send the file before its attestations: they are checked against it.")
+        raise Problem(
+            409,
+            "no-bytes",
+            "No file received",
+            "Send the file before its attestations: they are checked against it.",
+        )
     digest = fs.mechanism_state["digests"]["sha256"]
 
     class _Digest:
@@ -306,11 +331,11 @@ def routes(root: str) -> list:
         Route("/sessions/{sid}/files/", session_endpoint(create_file), methods=["POST"]),
         Route("/sessions/{sid}/files/{fid}/", file_endpoint(get_file), methods=["GET"]),
         Route("/sessions/{sid}/files/{fid}/", file_endpoint(delete_file), methods=["DELETE"]),
-        Route("/sessions/{sid}/files/{fid}/complete", file_endpoint(complete_file),
-              methods=["POST"]),
+        Route(
+            "/sessions/{sid}/files/{fid}/complete", file_endpoint(complete_file), methods=["POST"]
+        ),
         Route("/sessions/{sid}/files/{fid}/extend", file_endpoint(extend_file), methods=["POST"]),
     ]
     for mechanism in REGISTRY.values():
         inner.extend(mechanism.routes())
     return [Mount(root.rstrip("/"), routes=inner)]
-

@@ -38,13 +38,21 @@ def aware(ts: datetime) -> datetime:
 
 
 def not_found() -> Problem:
-    return Problem(404, "session-not-found", "No such session",
-                   "This session does not exist or is past its retention period.")
+    return Problem(
+        404,
+        "session-not-found",
+        "No such session",
+        "This session does not exist or is past its retention period.",
+    )
 
 
 def forbidden(project: str) -> Problem:
-    return Problem(403, "forbidden", "Not allowed",
-                   f"The credentials used may not upload to project {project!r}.")
+    return Problem(
+        403,
+        "forbidden",
+        "Not allowed",
+        f"The credentials used may not upload to project {project!r}.",
+    )
 
 
 def authorize(principal: Principal, normalized_name: str) -> None:
@@ -70,7 +78,9 @@ def create(
     authorize(principal, normalized)
     canonical = canonicalize_version(version, strip_trailing_zero=True)
     key = live_key(normalized, canonical)
-    existing = s.execute(select(UploadSession).where(UploadSession.live_key == key)).scalar_one_or_none()
+    existing = s.execute(
+        select(UploadSession).where(UploadSession.live_key == key)
+    ).scalar_one_or_none()
     if existing is not None:
         raise Problem(
             409,
@@ -81,7 +91,9 @@ def create(
             extra={"session-id": existing.id},
         )
     sid = secrets.token_hex(16)
-    project = s.execute(select(Project).where(Project.normalized_name == normalized)).scalar_one_or_none()
+    project = s.execute(
+        select(Project).where(Project.normalized_name == normalized)
+    ).scalar_one_or_none()
     reserved = False
     if project is None:
         # First release: reserve the name for the life of the stage (unique constraint).
