@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/read_path.py
 	$(BIN)/python benchmarks/upload.py
+	$(BIN)/python benchmarks/upload2_ops.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -154,6 +154,8 @@ def wrk(
         "-d",
         f"{seconds}s",
         "--latency",
+        "--timeout",
+        "10s",
     ]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]

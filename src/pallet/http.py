@@ -32,8 +32,9 @@ _STATUS_SLUGS = {
 
 def problem_response(problem: Problem, meta: dict[str, Any] | None = None) -> Response:
     body = problem.to_dict()
-    if meta is not None:
+    if meta is not None:  # Upload 2.0: meta and errors[] on every problem (PEP 694)
         body["meta"] = meta
+        body.setdefault("errors", [])
     return Response(
         json.dumps(body),
         status_code=problem.status,

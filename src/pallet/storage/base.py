@@ -30,8 +30,10 @@ def check_key(key: str) -> str:
 
 
 class BlobStore(Protocol):
-    def put_file(self, key: str, path: Path) -> None:
-        """Store the file at ``path`` under ``key``, consuming it; atomic: all or nothing."""
+    def put_file(self, key: str, path: Path, *, durable: bool = True) -> None:
+        """Store the file at ``path`` under ``key``, consuming it; atomic: all or nothing.
+        ``durable=False`` may skip flushing to disk: for staged bytes that are re-stored
+        durably before anything depends on them."""
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
 

@@ -23,11 +23,12 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, *, durable: bool = True) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
         try:
             os.replace(path, dest)
         except OSError as exc:
@@ -36,7 +37,8 @@ class LocalBlobStore:
             tmp = self._tmp_copy(path)
             os.replace(tmp, dest)
             os.unlink(path)
-        self._fsync_dir(dest.parent)
+        if durable:
+            self._fsync_dir(dest.parent)
 
     def _tmp_copy(self, path: Path) -> Path:
         fd, tmp = tempfile.mkstemp(dir=self._tmp)

@@ -115,7 +115,9 @@ class Ctx:
             fs = files.load(s, session, self.fid or "")
             files.check_transfer(session, fs)
             previous = fs.staged_key
-            self.svc.store.put_file(key, spooled.path)
+            # Not flushed here: ``complete`` stores the bytes durably at their content address
+            # before the file can count as completed.
+            self.svc.store.put_file(key, spooled.path, durable=False)
             fs.staged_key = key
             fs.received_size = spooled.digests.size
             fs.mechanism_state = {"digests": spooled.digests.as_dict()}
