@@ -126,15 +126,16 @@ def run_pallet(workdir: Path, wheels: dict[str, Path], size: int) -> dict[str, s
         out["legacy form upload (MB/s)"] = mbps(size, seconds)
         out["legacy peak RSS (MB)"] = f"{rss.peak / 1024:.0f}"
         with RssSampler(proc) as rss:
-            seconds = upload_v2(base, token, wheels["v2"])
-        out["Upload 2.0 http-post-bytes (MB/s)"] = mbps(size, seconds)
+            post_seconds, seconds = upload_v2(base, token, wheels["v2"])
+        out["Upload 2.0 bytes POST (MB/s)"] = mbps(size, post_seconds)
+        out["Upload 2.0 open→published (MB/s)"] = mbps(size, seconds)
         out["Upload 2.0 peak RSS (MB)"] = f"{rss.peak / 1024:.0f}"
     finally:
         proc.stop()
     return out
 
 
-def upload_v2(base: str, token: str, wheel: Path) -> float:
+def upload_v2(base: str, token: str, wheel: Path) -> tuple[float, float]:
     """The whole Upload 2.0 flow; the digest is computed before the clock starts, as a client
     that built the wheel would already know it."""
     sha = hashlib.sha256()
@@ -170,6 +171,7 @@ def upload_v2(base: str, token: str, wheel: Path) -> float:
                 while chunk := f.read(2**20):
                     yield chunk
 
+        posted = time.perf_counter()
         c.post(
             body["mechanism"]["file_url"],
             content=stream(),
@@ -178,6 +180,7 @@ def upload_v2(base: str, token: str, wheel: Path) -> float:
                 "Content-Length": str(wheel.stat().st_size),
             },
         ).raise_for_status()
+        post_seconds = time.perf_counter() - posted
         c.post(body["links"]["complete"], content=json.dumps(meta)).raise_for_status()
         deadline = time.monotonic() + 600
         while c.get(body["links"]["file-upload-session"]).json()["status"] == "processing":
@@ -185,7 +188,7 @@ def upload_v2(base: str, token: str, wheel: Path) -> float:
                 raise RuntimeError("file stayed processing")
             time.sleep(0.05)
         c.post(links["publish"], content=json.dumps(meta)).raise_for_status()
-        return time.perf_counter() - started
+        return post_seconds, time.perf_counter() - started
 
 
 def run_pypiserver(workdir: Path, wheels: dict[str, Path], size: int) -> dict[str, str]:
@@ -254,6 +257,8 @@ def run_devpi(workdir: Path, wheels: dict[str, Path], size: int) -> dict[str, st
             "127.0.0.1",
             "--port",
             str(port),
+            "--max-request-body-size",
+            str(4 * 2**30),
         ],
         workdir,
         f"{base}/+api",
@@ -306,7 +311,8 @@ def main() -> int:
     for metric in [
         "legacy form upload (MB/s)",
         "legacy peak RSS (MB)",
-        "Upload 2.0 http-post-bytes (MB/s)",
+        "Upload 2.0 bytes POST (MB/s)",
+        "Upload 2.0 open→published (MB/s)",
         "Upload 2.0 peak RSS (MB)",
     ]:
         table.add(metric, {k: v.get(metric, "-") for k, v in results.items()})

@@ -38,8 +38,15 @@ def run(database_url: str | None, releases: int, workdir: Path) -> dict[str, lis
     data = workdir / f"data-{secrets.token_hex(3)}"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [str(BIN / "pallet"), "serve", "--port", str(port), "--data-dir", str(data),
-           "--no-access-log"]
+    cmd = [
+        str(BIN / "pallet"),
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+        "--no-access-log",
+    ]
     if database_url:
         cmd += ["--database-url", database_url]
     proc = start("pallet", cmd, workdir, f"{base}/_/health")
@@ -48,8 +55,11 @@ def run(database_url: str | None, releases: int, workdir: Path) -> dict[str, lis
         token_cmd = [str(BIN / "pallet"), "token", "create", "--data-dir", str(data)]
         if database_url:
             token_cmd += ["--database-url", database_url]
-        token = subprocess.run(token_cmd, capture_output=True, text=True, check=True
-                               ).stdout.strip().splitlines()[-1]
+        token = (
+            subprocess.run(token_cmd, capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
         wheels = workdir / "wheels"
         wheels.mkdir(exist_ok=True)
@@ -66,14 +76,33 @@ def run(database_url: str | None, releases: int, workdir: Path) -> dict[str, lis
                 name = f"ops-{secrets.token_hex(4)}"
                 wheel = make_wheel(wheels, name, "1.0")
                 data_bytes = wheel.read_bytes()
-                s = timed("create session", "POST", f"{base}/upload/2.0/",
-                          content=json.dumps({**META, "name": name, "version": "1.0"})).json()
-                fs = timed("create file session", "POST", s["links"]["upload"], content=json.dumps({
-                    **META, "filename": wheel.name, "size": len(data_bytes),
-                    "hashes": {"sha256": hashlib.sha256(data_bytes).hexdigest()},
-                    "mechanism": "http-post-bytes"})).json()
-                timed("send bytes", "POST", fs["mechanism"]["file_url"], content=data_bytes,
-                      headers={"Content-Type": "application/octet-stream"})
+                s = timed(
+                    "create session",
+                    "POST",
+                    f"{base}/upload/2.0/",
+                    content=json.dumps({**META, "name": name, "version": "1.0"}),
+                ).json()
+                fs = timed(
+                    "create file session",
+                    "POST",
+                    s["links"]["upload"],
+                    content=json.dumps(
+                        {
+                            **META,
+                            "filename": wheel.name,
+                            "size": len(data_bytes),
+                            "hashes": {"sha256": hashlib.sha256(data_bytes).hexdigest()},
+                            "mechanism": "http-post-bytes",
+                        }
+                    ),
+                ).json()
+                timed(
+                    "send bytes",
+                    "POST",
+                    fs["mechanism"]["file_url"],
+                    content=data_bytes,
+                    headers={"Content-Type": "application/octet-stream"},
+                )
                 timed("complete", "POST", fs["links"]["complete"], content=json.dumps(META))
                 timed("publish", "POST", s["links"]["publish"], content=json.dumps(META))
                 if i == 0:  # the first round pays for connections and caches
@@ -85,8 +114,9 @@ def run(database_url: str | None, releases: int, workdir: Path) -> dict[str, lis
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--releases", type=int, default=100)
     parser.add_argument("--postgres-url", help="server URL of a PostgreSQL (database 'postgres')")
     parser.add_argument("--sqlite-only", action="store_true")
@@ -96,17 +126,28 @@ def main() -> int:
     try:
         results["sqlite"] = run(None, args.releases, workdir)
         if not args.sqlite_only:
-            base = args.postgres_url or subprocess.run(
-                ["bash", str(Path(__file__).parent.parent / "scripts" / "postgres.sh"), "start"],
-                capture_output=True, text=True, check=True).stdout.strip()
+            base = (
+                args.postgres_url
+                or subprocess.run(
+                    [
+                        "bash",
+                        str(Path(__file__).parent.parent / "scripts" / "postgres.sh"),
+                        "start",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+            )
             import psycopg
 
             name = f"pallet_bench_{secrets.token_hex(4)}"
             with psycopg.connect(base, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
             try:
-                results["postgresql"] = run(base.rsplit("/", 1)[0] + "/" + name,
-                                            args.releases, workdir)
+                results["postgresql"] = run(
+                    base.rsplit("/", 1)[0] + "/" + name, args.releases, workdir
+                )
             finally:
                 with psycopg.connect(base, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

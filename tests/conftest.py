@@ -48,6 +48,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
         drop_postgres_database(base, name)
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """One real SeaweedFS S3 gateway per test process (buckets keep tests apart)."""
+    from tests.seaweedfs import start_seaweedfs
+
+    weed = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield weed
+    finally:
+        weed.stop()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Upload 2.0 conformance suite (tests/conformance)")
     group.addoption("--upload-url", help="Upload 2.0 root of the server under test")

@@ -10,14 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from pallet.storage import BlobStore, LocalBlobStore, blob_key
+from pallet.storage import BlobStore, LocalBlobStore, blob_key, open_store
 from pallet.storage.base import check_key
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "local":
         yield LocalBlobStore(tmp_path / "blobs")
+        return
+    weed = request.getfixturevalue("seaweedfs")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in weed.env().items():
+            mp.setenv(key, value)
+        yield open_store(f"s3://{weed.new_bucket()}/blobs?endpoint_url={weed.endpoint}")
 
 
 def _file(tmp_path: Path, data: bytes) -> Path:
@@ -97,3 +103,22 @@ def test_blob_key_shape():
     assert blob_key(digest) == f"sha256/{digest[:2]}/{digest[2:4]}/{digest}"
     with pytest.raises(ValueError):
         blob_key("../../x")
+
+
+def test_staged_put_without_flush_reads_back(store, tmp_path):
+    src = _file(tmp_path, b"staged bytes")
+    store.put_file("staging/s/f", src, durable=False)
+    assert b"".join(store.iter_bytes("staging/s/f")) == b"staged bytes"
+
+
+def test_open_is_seekable_for_archive_inspection(store, tmp_path):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a/METADATA", "Name: x\n")
+        zf.writestr("a/big.bin", os.urandom(200_000))
+    store.put_bytes("k/zip", buf.getvalue())
+    with store.open("k/zip") as f, zipfile.ZipFile(f) as zf:
+        assert zf.read("a/METADATA") == b"Name: x\n"

@@ -22,5 +22,8 @@ class Mechanism(Protocol):
         """Endpoints the mechanism serves under the file-upload session URL (may be empty)."""
 
     def staged(self, services: Services, fs: FileUploadSession) -> Path:
-        """A local path with the received bytes, for verification at ``complete``. Raises a
-        Problem if no (or not all) bytes arrived."""
+        """A local file with the received bytes, for verification at ``complete``, which then
+        consumes or deletes it. Raises a Problem if no (or not all) bytes arrived."""
+
+    def has_bytes(self, fs: FileUploadSession) -> None:
+        """Raise a 409 Problem unless bytes were received (cheap: no transfer)."""

@@ -9,6 +9,8 @@ at ``complete``.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,7 @@ class HttpPostBytes:
             ),
         ]
 
-    def staged(self, services: Services, fs: FileUploadSession) -> Path:
+    def has_bytes(self, fs: FileUploadSession) -> None:
         if not fs.staged_key or fs.received_size is None:
             raise Problem(
                 409,
@@ -73,10 +75,23 @@ class HttpPostBytes:
                 "No file received",
                 "POST the file to the mechanism's file_url before completing the upload.",
             )
+
+    def staged(self, services: Services, fs: FileUploadSession) -> Path:
+        """The received bytes as a local file, which ``complete`` consumes (moves into the
+        store) or deletes; for the local store it is the staged blob itself."""
+        self.has_bytes(fs)
+        assert fs.staged_key is not None
         path = services.store.local_path(fs.staged_key)
-        if path is None:  # pragma: no cover - remote stores arrive with the S3 backend
-            raise NotImplementedError("staging on a remote store")
-        return path
+        if path is not None:
+            return path
+        # A remote store: verification reads a local copy (the caller consumes or removes it).
+        tmp = services.settings.tmp_dir
+        tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp, prefix="verify-")
+        with os.fdopen(fd, "wb") as out:
+            for chunk in services.store.iter_bytes(fs.staged_key, chunk_size=2**20):
+                out.write(chunk)
+        return Path(name)
 
 
 async def receive_bytes(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001

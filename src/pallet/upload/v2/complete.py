@@ -33,7 +33,6 @@ _background: set[asyncio.Task] = set()
 def _verify(svc: Services, fs: FileUploadSession) -> dict:
     """Check the staged bytes; on success move them to their content address and return the
     facts to record. Raises a Problem describing the first failure."""
-    path = REGISTRY[fs.mechanism].staged(svc, fs)
     computed = (fs.mechanism_state or {}).get("digests", {})
     if fs.received_size != fs.size:
         raise Problem(
@@ -56,16 +55,20 @@ def _verify(svc: Services, fs: FileUploadSession) -> dict:
             errors=wrong,
         )
     digests = Digests(fs.received_size, computed)
-    vf = verify_file(
-        SpooledFile(path, fs.filename, digests, _owned=False),
-        claimed_digests={},
-        allow_local_versions=svc.settings.allow_local_versions,
-    )
-    if vf.attestations is None and fs.attestations:
-        vf.attestations = fs.attestations
-    # Always (re)place the blob, even if identical bytes exist: a concurrent purge of the
-    # other copy can then never leave this file without its bytes.
-    svc.store.put_file(blob_key(digests.sha256), path)
+    path = REGISTRY[fs.mechanism].staged(svc, fs)
+    try:
+        vf = verify_file(
+            SpooledFile(path, fs.filename, digests, _owned=False),
+            claimed_digests={},
+            allow_local_versions=svc.settings.allow_local_versions,
+        )
+        # Always (re)place the blob, even if identical bytes exist: a concurrent purge of the
+        # other copy can then never leave this file without its bytes.
+        svc.store.put_file(blob_key(digests.sha256), path)
+    finally:
+        path.unlink(missing_ok=True)
+    if fs.staged_key:
+        svc.store.delete(fs.staged_key)  # gone already when the local store moved it
     if vf.metadata_sha256 and svc.store.size(blob_key(vf.metadata_sha256)) is None:
         svc.store.put_bytes(blob_key(vf.metadata_sha256), vf.metadata_bytes)
     return {
@@ -120,7 +123,7 @@ async def complete(svc: Services, ctx: Ctx) -> dict:
     fs = ctx.file
     assert fs is not None and ctx.session is not None
     files.check_transfer(ctx.session, fs)  # only a pending file of an editable session
-    REGISTRY[fs.mechanism].staged(svc, fs)  # 409 at once when no bytes arrived
+    REGISTRY[fs.mechanism].has_bytes(fs)  # 409 at once when no bytes arrived
     if fs.size >= svc.settings.deferred_complete_size:
         body = await run_in_threadpool(_finish, svc, ctx, FileEvent.COMPLETE_DEFERRED, None, None)
         task = asyncio.create_task(run_in_threadpool(_run, svc, ctx, True))

@@ -1,0 +1,133 @@
+"""S3-compatible backend (AWS S3, SeaweedFS, Ceph, R2 ...) through boto3.
+
+``s3://bucket[/prefix]?endpoint_url=http://host:port&region=us-east-1`` with credentials from
+the usual AWS environment or config files. Large files go up as managed multipart uploads
+(flat memory); reads are ranged GETs, so archive inspection never downloads a whole wheel.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from pallet.storage.base import check_key
+
+_TRANSFER = TransferConfig(
+    multipart_threshold=64 * 2**20, multipart_chunksize=64 * 2**20, max_concurrency=4
+)
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+class S3BlobStore:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=query.get("endpoint_url"),
+            region_name=query.get("region", "us-east-1"),
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": query.get("addressing_style", "path")},
+                retries={"max_attempts": 4, "mode": "standard"},
+            ),
+        )
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_file(self, key: str, path: Path, *, durable: bool = True) -> None:
+        # An S3 PUT is atomic and durable once acknowledged; ``durable`` changes nothing.
+        self.client.upload_file(str(path), self.bucket, self._key(key), Config=_TRANSFER)
+        os.unlink(path)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def open(self, key: str) -> BinaryIO:
+        size = self.size(key)
+        if size is None:
+            raise FileNotFoundError(key)
+        return io.BufferedReader(_RangeReader(self, self._key(key), size), 2**20)  # type: ignore[return-value]
+
+    def iter_bytes(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024
+    ) -> Iterator[bytes]:
+        if end is not None and end <= start:
+            return
+        rng = f"bytes={start}-" + ("" if end is None else str(end - 1))
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=rng)["Body"]
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(key) from None
+            raise
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
+
+class _RangeReader(io.RawIOBase):
+    """A seekable read-only view of an object, one ranged GET per read (buffered by caller)."""
+
+    def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
+        self.store, self.key, self.length, self.pos = store, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.length}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        if self.pos >= self.length:
+            return 0
+        end = min(self.pos + len(buffer), self.length)
+        resp = self.store.client.get_object(
+            Bucket=self.store.bucket, Key=self.key, Range=f"bytes={self.pos}-{end - 1}"
+        )
+        data = resp["Body"].read()
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
