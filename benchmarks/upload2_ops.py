@@ -26,7 +26,6 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from common import BIN, Table, free_port, start  # noqa: E402
-
 from tests.dists import make_wheel  # noqa: E402
 
 V2 = "application/vnd.pypi.upload.v2+json"
