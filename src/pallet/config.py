@@ -45,6 +45,7 @@ class Settings:
     deferred_publish: bool = False
     deferred_complete_size: int = 64 * 2**20
     gc_interval: int = 300
+    presign_ttl: int = 900  # seconds a pre-signed upload URL stays valid
     #: Test hook: seconds every deferred (202) task waits before working, so tests can observe
     #: the ``processing`` state. Always 0 in production.
     processing_delay: float = 0.0

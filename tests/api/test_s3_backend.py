@@ -104,3 +104,56 @@ def test_upload_2_0_http_post_bytes_on_s3(s3_index, tmp_path):
     url = page.json()["files"][0]["url"]
     assert c.get(f"/simple/stratus/{url}").content == data
     assert [p for p in s3_index.spool_files() if p.is_file()] == []
+
+
+def test_presigned_put_goes_straight_to_the_bucket(s3_index, tmp_path):
+    """The URL is SigV4 for the real store: the store itself refuses wrong bytes and forged
+    signatures; Pallet re-checks the object at complete."""
+    import httpx
+
+    token = s3_index.token()
+    c = s3_index.client
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
+    s = c.post(
+        "/upload/2.0/",
+        content=json.dumps({**META, "name": "cirrus", "version": "1.0"}),
+        headers=headers,
+    ).json()
+    assert s["mechanisms"][0] == "vnd-pallet-presigned-put"
+    wheel = make_wheel(tmp_path, "cirrus", "1.0")
+    data = wheel.read_bytes()
+    fs = c.post(
+        s["links"]["upload"],
+        headers=headers,
+        content=json.dumps(
+            {
+                **META,
+                "filename": wheel.name,
+                "size": len(data),
+                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                "mechanism": "vnd-pallet-presigned-put",
+            }
+        ),
+    ).json()
+    m = fs["mechanism"]
+    assert m["url"].startswith(s3_index.services.store.client.meta.endpoint_url)
+    assert "X-Amz-Signature" in m["url"]
+    bad = bytes([data[0] ^ 1]) + data[1:]
+    assert httpx.put(m["url"], content=bad, headers=m["headers"]).status_code == 400  # BadDigest
+    forged = m["url"].replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    assert httpx.put(forged, content=data, headers=m["headers"]).status_code == 403
+    assert (
+        c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers).status_code
+        == 409
+    )  # nothing stored yet
+    assert httpx.put(m["url"], content=data, headers=m["headers"]).status_code == 200
+    assert (
+        c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers).status_code
+        == 201
+    )
+    assert (
+        c.post(s["links"]["publish"], content=json.dumps(META), headers=headers).status_code == 201
+    )
+    page = c.get("/simple/cirrus/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert c.get(f"/simple/cirrus/{page.json()['files'][0]['url']}").content == data
+    assert not any(k.startswith("staging/") for k in s3_index.objects())

@@ -35,6 +35,7 @@ def register(sub, common) -> None:  # noqa: ANN001
         help="verify files from this size in the background (202 processing), default 64M",
     )
     g.add_argument("--gc-interval", type=int, help="seconds between in-server sweeps (300)")
+    g.add_argument("--presign-ttl", type=int, help="seconds pre-signed upload URLs live (900)")
     g.add_argument("--processing-delay", type=float, help=argparse.SUPPRESS)  # test hook
     p.set_defaults(func=run)
 
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         else None,
         gc_interval=args.gc_interval,
         processing_delay=args.processing_delay,
+        presign_ttl=args.presign_ttl,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrated_engine(settings).dispose()

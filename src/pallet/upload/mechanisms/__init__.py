@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pallet.upload.mechanisms.base import Mechanism
 from pallet.upload.mechanisms.http_post_bytes import HttpPostBytes
+from pallet.upload.mechanisms.presigned_put import PresignedPut
 
-REGISTRY: dict[str, Mechanism] = {m.name: m for m in (HttpPostBytes(),)}
+#: Preference order: bytes straight to storage first, through Pallet as the fallback.
+REGISTRY: dict[str, Mechanism] = {m.name: m for m in (PresignedPut(), HttpPostBytes())}
 
 
 def advertised() -> list[str]:

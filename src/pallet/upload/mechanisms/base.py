@@ -9,21 +9,28 @@ from starlette.routing import BaseRoute
 
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
+from pallet.upload.spool import Digests
 from pallet.upload.v2.links import Links
 
 
 class Mechanism(Protocol):
     name: str
 
-    def describe(self, links: Links, fs: FileUploadSession) -> dict[str, Any]:
-        """The ``mechanism`` map: ``identifier`` plus whatever the client needs to send bytes."""
+    def prepare(self, fs: FileUploadSession) -> None:
+        """At file-session creation: check the mechanism's preconditions (a Problem if unmet)
+        and record where the bytes will be staged."""
+
+    def describe(self, services: Services, links: Links, fs: FileUploadSession) -> dict[str, Any]:
+        """The ``mechanism`` map: ``identifier`` plus whatever the client needs to send bytes.
+        Rendered on every status response, so signed URLs are re-issued fresh."""
 
     def routes(self) -> list[BaseRoute]:
         """Endpoints the mechanism serves under the file-upload session URL (may be empty)."""
 
-    def staged(self, services: Services, fs: FileUploadSession) -> Path:
-        """A local file with the received bytes, for verification at ``complete``, which then
-        consumes or deletes it. Raises a Problem if no (or not all) bytes arrived."""
+    def staged(self, services: Services, fs: FileUploadSession) -> tuple[Path, Digests]:
+        """A local file with the received bytes and their digests (every declared algorithm,
+        plus sha256 and blake2b-256), for verification at ``complete``, which then consumes or
+        deletes the file. Raises a Problem if no bytes arrived."""
 
-    def has_bytes(self, fs: FileUploadSession) -> None:
+    def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
         """Raise a 409 Problem unless bytes were received (cheap: no transfer)."""

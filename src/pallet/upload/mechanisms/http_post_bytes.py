@@ -9,8 +9,6 @@ at ``complete``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,8 @@ from starlette.routing import BaseRoute, Route
 from pallet.core.problems import Problem
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
-from pallet.upload.spool import HashingSpool
+from pallet.upload.mechanisms.fetch import fetch_local
+from pallet.upload.spool import Digests, HashingSpool
 from pallet.upload.v2.links import Links
 
 NAME = "http-post-bytes"
@@ -44,7 +43,10 @@ def staging_key(fs: FileUploadSession) -> str:
 class HttpPostBytes:
     name = NAME
 
-    def describe(self, links: Links, fs: FileUploadSession) -> dict[str, Any]:
+    def prepare(self, fs: FileUploadSession) -> None:
+        """Nothing to check: bytes are staged when they arrive."""
+
+    def describe(self, services: Services, links: Links, fs: FileUploadSession) -> dict[str, Any]:
         return {
             "identifier": NAME,
             "file_url": links.file_action(fs.session_id, fs.id, "content"),
@@ -67,7 +69,7 @@ class HttpPostBytes:
             ),
         ]
 
-    def has_bytes(self, fs: FileUploadSession) -> None:
+    def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
         if not fs.staged_key or fs.received_size is None:
             raise Problem(
                 409,
@@ -76,22 +78,17 @@ class HttpPostBytes:
                 "POST the file to the mechanism's file_url before completing the upload.",
             )
 
-    def staged(self, services: Services, fs: FileUploadSession) -> Path:
+    def staged(self, services: Services, fs: FileUploadSession) -> tuple[Path, Digests]:
         """The received bytes as a local file, which ``complete`` consumes (moves into the
         store) or deletes; for the local store it is the staged blob itself."""
-        self.has_bytes(fs)
-        assert fs.staged_key is not None
+        self.has_bytes(services, fs)
+        assert fs.staged_key is not None and fs.received_size is not None
+        digests = Digests(fs.received_size, (fs.mechanism_state or {}).get("digests", {}))
         path = services.store.local_path(fs.staged_key)
         if path is not None:
-            return path
+            return path, digests
         # A remote store: verification reads a local copy (the caller consumes or removes it).
-        tmp = services.settings.tmp_dir
-        tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp, prefix="verify-")
-        with os.fdopen(fd, "wb") as out:
-            for chunk in services.store.iter_bytes(fs.staged_key, chunk_size=2**20):
-                out.write(chunk)
-        return Path(name)
+        return fetch_local(services, fs.staged_key, algorithms=())[0], digests
 
 
 async def receive_bytes(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001
@@ -125,7 +122,7 @@ async def receive_bytes(request: Request, services: Services, ctx) -> Response: 
     try:
         if spooled.digests.size != fs.size:
             raise size_mismatch(fs.size, str(spooled.digests.size))
-        await run_in_threadpool(ctx.store_received, spooled, staging_key(fs))
+        await run_in_threadpool(ctx.store_received, spooled, fs.staged_key or staging_key(fs))
     finally:
         spooled.discard()
     return Response(status_code=204)

@@ -7,6 +7,7 @@ from typing import Any
 from pallet.core.sessions import FileState
 from pallet.core.upload2 import META, rfc3339
 from pallet.db.models import FileUploadSession, UploadSession
+from pallet.services import Services
 from pallet.upload.mechanisms import REGISTRY, advertised
 from pallet.upload.v2.links import Links
 
@@ -42,7 +43,9 @@ def session_body(
     return body
 
 
-def file_body(links: Links, session: UploadSession, fs: FileUploadSession) -> dict[str, Any]:
+def file_body(
+    svc: Services, links: Links, session: UploadSession, fs: FileUploadSession
+) -> dict[str, Any]:
     mechanism = REGISTRY.get(fs.mechanism)
     return {
         "meta": META,
@@ -53,5 +56,7 @@ def file_body(links: Links, session: UploadSession, fs: FileUploadSession) -> di
         },
         "status": fs.status,
         "expires-at": rfc3339(fs.expires_at),
-        "mechanism": mechanism.describe(links, fs) if mechanism else {"identifier": fs.mechanism},
+        "mechanism": (
+            mechanism.describe(svc, links, fs) if mechanism else {"identifier": fs.mechanism}
+        ),
     }

@@ -19,7 +19,7 @@ from pallet.db.session import retrying
 from pallet.services import Services
 from pallet.storage import blob_key
 from pallet.upload.mechanisms import REGISTRY
-from pallet.upload.spool import Digests, SpooledFile
+from pallet.upload.spool import SpooledFile
 from pallet.upload.v2 import files, sessions
 from pallet.upload.v2.bodies import file_body
 from pallet.upload.verify import verify_file
@@ -33,30 +33,31 @@ _background: set[asyncio.Task] = set()
 def _verify(svc: Services, fs: FileUploadSession) -> dict:
     """Check the staged bytes; on success move them to their content address and return the
     facts to record. Raises a Problem describing the first failure."""
-    computed = (fs.mechanism_state or {}).get("digests", {})
-    if fs.received_size != fs.size:
-        raise Problem(
-            400,
-            "size-mismatch",
-            "Size mismatch",
-            f"Declared {fs.size} bytes, received {fs.received_size}.",
-        )
-    wrong = [
-        ProblemError(f"hashes.{algo}", f"declared {value}, the bytes hash to {computed.get(algo)}")
-        for algo, value in fs.hashes.items()
-        if not hmac.compare_digest(value, computed.get(algo, ""))
-    ]
-    if wrong:
-        raise Problem(
-            400,
-            "digest-mismatch",
-            "Digest mismatch",
-            "The received bytes do not match the declared hashes.",
-            errors=wrong,
-        )
-    digests = Digests(fs.received_size, computed)
-    path = REGISTRY[fs.mechanism].staged(svc, fs)
+    path, digests = REGISTRY[fs.mechanism].staged(svc, fs)
     try:
+        if digests.size != fs.size:
+            raise Problem(
+                400,
+                "size-mismatch",
+                "Size mismatch",
+                f"Declared {fs.size} bytes, received {digests.size}.",
+            )
+        computed = digests.hexdigests
+        wrong = [
+            ProblemError(
+                f"hashes.{algo}", f"declared {value}, the bytes hash to {computed.get(algo)}"
+            )
+            for algo, value in fs.hashes.items()
+            if not hmac.compare_digest(value, computed.get(algo, ""))
+        ]
+        if wrong:
+            raise Problem(
+                400,
+                "digest-mismatch",
+                "Digest mismatch",
+                "The received bytes do not match the declared hashes.",
+                errors=wrong,
+            )
         vf = verify_file(
             SpooledFile(path, fs.filename, digests, _owned=False),
             claimed_digests={},
@@ -98,7 +99,7 @@ def _finish(
             fs.notices = [f"{problem.title}: {problem.detail}"] + [
                 f"{e.source}: {e.message}" for e in problem.errors
             ]
-        return file_body(ctx.links, session, fs)
+        return file_body(svc, ctx.links, session, fs)
 
     return retrying(svc.engine, work)
 
@@ -123,7 +124,7 @@ async def complete(svc: Services, ctx: Ctx) -> dict:
     fs = ctx.file
     assert fs is not None and ctx.session is not None
     files.check_transfer(ctx.session, fs)  # only a pending file of an editable session
-    REGISTRY[fs.mechanism].has_bytes(fs)  # 409 at once when no bytes arrived
+    REGISTRY[fs.mechanism].has_bytes(svc, fs)  # 409 at once when no bytes arrived
     if fs.size >= svc.settings.deferred_complete_size:
         body = await run_in_threadpool(_finish, svc, ctx, FileEvent.COMPLETE_DEFERRED, None, None)
         task = asyncio.create_task(run_in_threadpool(_run, svc, ctx, True))

@@ -102,6 +102,7 @@ def create(
             aware(session.expires_at),
         ),
     )
+    REGISTRY[mechanism].prepare(fs)
     s.add(fs)
     s.flush()
     return fs

@@ -223,7 +223,7 @@ async def create_file(request: Request, svc: Services, ctx: Ctx) -> Response:
     def work(s: Session) -> JSONish:
         session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
         fs = files.create(s, svc.settings, session, filename, size, hashes, mechanism)
-        return file_body(ctx.links, session, fs)
+        return file_body(svc, ctx.links, session, fs)
 
     try:
         body = await run_in_threadpool(retrying, svc.engine, work)
@@ -241,7 +241,7 @@ async def create_file(request: Request, svc: Services, ctx: Ctx) -> Response:
 async def get_file(request: Request, svc: Services, ctx: Ctx) -> Response:
     def work(s: Session) -> JSONish:
         session, _ = sessions.load(s, ctx.sid, ctx.principal)
-        return file_body(ctx.links, session, files.load(s, session, ctx.fid or ""))
+        return file_body(svc, ctx.links, session, files.load(s, session, ctx.fid or ""))
 
     body = await run_in_threadpool(retrying, svc.engine, work)
     pending = body["status"] in ("pending", "processing")
@@ -265,7 +265,7 @@ async def extend_file(request: Request, svc: Services, ctx: Ctx) -> Response:
         session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
         fs = files.load(s, session, ctx.fid or "")
         files.extend(session, fs, seconds)
-        return file_body(ctx.links, session, fs)
+        return file_body(svc, ctx.links, session, fs)
 
     return v2_response(await run_in_threadpool(retrying, svc.engine, work))
 
