@@ -157,3 +157,95 @@ def test_presigned_put_goes_straight_to_the_bucket(s3_index, tmp_path):
     page = c.get("/simple/cirrus/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     assert c.get(f"/simple/cirrus/{page.json()['files'][0]['url']}").content == data
     assert not any(k.startswith("staging/") for k in s3_index.objects())
+
+
+@pytest.mark.slow
+def test_200mb_presigned_upload_moves_no_file_bytes_through_pallet(s3_index, tmp_path, monkeypatch):
+    """Pallet only reads the wheel's central directory and METADATA (ranged GETs) and asks the
+    store for the checksum it verified; the 200 MB go client -> store."""
+    import os
+    import zipfile
+
+    import httpx
+
+    from pallet.storage import s3
+
+    read = {"bytes": 0}
+    original_readinto = s3._RangeReader.readinto
+    original_iter = s3.S3BlobStore.iter_bytes
+
+    def counting_readinto(self, buffer):  # noqa: ANN001, ANN202
+        n = original_readinto(self, buffer)
+        read["bytes"] += n
+        return n
+
+    def counting_iter(self, *a, **kw):  # noqa: ANN002, ANN003, ANN202
+        for chunk in original_iter(self, *a, **kw):
+            read["bytes"] += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(s3._RangeReader, "readinto", counting_readinto)
+    monkeypatch.setattr(s3.S3BlobStore, "iter_bytes", counting_iter)
+
+    wheel = tmp_path / "nimbus-1.0-py3-none-any.whl"
+    block = os.urandom(8 * 2**20)
+    sha = hashlib.sha256()
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_STORED) as zf:
+        with zf.open("nimbus/payload.bin", "w", force_zip64=True) as f:
+            for _ in range(25):
+                f.write(block)
+        zf.writestr("nimbus/__init__.py", "")
+        info = "nimbus-1.0.dist-info"
+        zf.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: nimbus\nVersion: 1.0\n")
+        zf.writestr(
+            f"{info}/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        zf.writestr(f"{info}/RECORD", "")
+    size = wheel.stat().st_size
+    assert size > 200 * 10**6
+    with wheel.open("rb") as f:
+        while chunk := f.read(2**20):
+            sha.update(chunk)
+
+    token = s3_index.token()
+    c = s3_index.client
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
+    s = c.post(
+        "/upload/2.0/",
+        content=json.dumps({**META, "name": "nimbus", "version": "1.0"}),
+        headers=headers,
+    ).json()
+    fs = c.post(
+        s["links"]["upload"],
+        headers=headers,
+        content=json.dumps(
+            {
+                **META,
+                "filename": wheel.name,
+                "size": size,
+                "hashes": {"sha256": sha.hexdigest()},
+                "mechanism": "vnd-pallet-presigned-put",
+            }
+        ),
+    ).json()
+    m = fs["mechanism"]
+    with wheel.open("rb") as f:
+        assert httpx.put(m["url"], content=f, headers=m["headers"], timeout=300).status_code == 200
+    done = c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers)
+    assert done.status_code in (201, 202), done.text
+    while (
+        c.get(fs["links"]["file-upload-session"], headers=headers).json()["status"] == "processing"
+    ):
+        import time
+
+        time.sleep(0.1)
+    assert (
+        c.get(fs["links"]["file-upload-session"], headers=headers).json()["status"] == "completed"
+    )
+    assert read["bytes"] < 2 * 2**20, read
+    assert (
+        c.post(s["links"]["publish"], content=json.dumps(META), headers=headers).status_code == 201
+    )
+    key = f"sha256/{sha.hexdigest()[:2]}/{sha.hexdigest()[2:4]}/{sha.hexdigest()}"
+    assert key in s3_index.objects()

@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -60,14 +61,20 @@ def _is_unsafe_name(name: str) -> bool:
 
 
 def read_dist_metadata(
-    path: Path,
+    source: Path | BinaryIO,
     dist: DistFilename,
     limits: ArchiveLimits = ArchiveLimits(),  # noqa: B008
+    size: int | None = None,
 ) -> bytes:
-    """Raw METADATA (wheel) or PKG-INFO (sdist) bytes, after the archive passed every check."""
+    """Raw METADATA (wheel) or PKG-INFO (sdist) bytes, after the archive passed every check.
+
+    ``source`` is a local file or a seekable reader (e.g. ranged reads of an S3 object, so a
+    wheel is judged without downloading it); ``size`` is required for a reader."""
+    if size is None:
+        size = Path(source).stat().st_size  # type: ignore[arg-type]
     if dist.packagetype == "bdist_wheel":
-        return _wheel_metadata(path, dist, limits)
-    return _sdist_metadata(path, dist, limits)
+        return _wheel_metadata(source, size, dist, limits)
+    return _sdist_metadata(source, size, dist, limits)
 
 
 def _check_sizes(total: int, compressed: int, limits: ArchiveLimits) -> None:
@@ -80,14 +87,16 @@ def _check_sizes(total: int, compressed: int, limits: ArchiveLimits) -> None:
         )
 
 
-def _wheel_metadata(path: Path, dist: DistFilename, limits: ArchiveLimits) -> bytes:
+def _wheel_metadata(
+    path: Path | BinaryIO, size: int, dist: DistFilename, limits: ArchiveLimits
+) -> bytes:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
         raise _corrupt(f"Not a readable zip file (a wheel is a zip): {exc}") from None
     with zf:
         infos = zf.infolist()
-        _check_zip_entries(infos, path.stat().st_size, limits)
+        _check_zip_entries(infos, size, limits)
         info_dir = _dist_info_dir(infos, dist)
         names = {i.filename for i in infos}
         for required in ("METADATA", "WHEEL", "RECORD"):
@@ -173,13 +182,20 @@ def _dist_info_dir(infos: list[zipfile.ZipInfo], dist: DistFilename) -> str:
     return matching[0]
 
 
-def _sdist_metadata(path: Path, dist: DistFilename, limits: ArchiveLimits) -> bytes:
+def _sdist_metadata(
+    path: Path | BinaryIO, size: int, dist: DistFilename, limits: ArchiveLimits
+) -> bytes:
     top = dist.stem
-    compressed = path.stat().st_size
+    compressed = size
     pkg_info: bytes | None = None
     total = count = 0
     try:
-        with tarfile.open(path, mode="r|gz") as tf:
+        opened = (
+            tarfile.open(path, mode="r|gz")
+            if isinstance(path, Path)
+            else tarfile.open(fileobj=path, mode="r|gz")
+        )
+        with opened as tf:
             for member in tf:
                 count += 1
                 if count > limits.max_members:

@@ -75,7 +75,7 @@ class File(Base):
     filename: Mapped[str] = mapped_column(String(255), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    blake2_256: Mapped[str] = mapped_column(String(64))
+    blake2_256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     md5: Mapped[str | None] = mapped_column(String(32), nullable=True)  # only when computed
     upload_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packagetype: Mapped[str] = mapped_column(String(20))

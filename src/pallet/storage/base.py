@@ -51,6 +51,9 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove; absent keys are fine."""
 
+    def move(self, src: str, dst: str) -> None:
+        """Rename within the store (server-side on S3: no bytes through Pallet)."""
+
     def local_path(self, key: str) -> Path | None:
         """A filesystem path, when the backend has one (lets the web layer use sendfile-style IO)."""
 

@@ -80,6 +80,9 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def move(self, src: str, dst: str) -> None:
+        self.put_file(dst, self._path(src))
+
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 

@@ -93,6 +93,28 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
+    def move(self, src: str, dst: str) -> None:
+        self.client.copy(
+            {"Bucket": self.bucket, "Key": self._key(src)},
+            self.bucket,
+            self._key(dst),
+            Config=_TRANSFER,
+        )
+        self.delete(src)
+
+    def stored_sha256(self, key: str) -> tuple[int, str | None]:
+        """(size, sha256 hex) as the store recorded them, without reading the object; the
+        digest is None when the store keeps no sha256 checksum for it."""
+        head = self.client.head_object(
+            Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
+        )
+        b64 = head.get("ChecksumSHA256")
+        if b64 and "-" not in b64:  # "<b64>-<parts>" is a composite multipart checksum
+            import base64
+
+            return head["ContentLength"], base64.b64decode(b64).hex()
+        return head["ContentLength"], None
+
     def local_path(self, key: str) -> Path | None:
         return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from packaging.metadata import Metadata
 
@@ -76,12 +76,16 @@ def verify_file(
     allow_local_versions: bool,
     dist: DistFilename | None = None,
     limits: ArchiveLimits | None = None,
+    source: BinaryIO | None = None,
 ) -> VerifiedFile:
+    """``source`` replaces ``spooled.path`` as what is read (a remote object's reader)."""
     dist = dist or parse_dist_filename(spooled.filename)
     check_digests(claimed_digests, spooled.digests.as_dict())
     if spooled.digests.size == 0:
         raise bad_request("empty-file", "Empty file", "Zero-byte distributions are not accepted.")
-    raw = read_dist_metadata(spooled.path, dist, limits or ArchiveLimits())
+    raw = read_dist_metadata(
+        source or spooled.path, dist, limits or ArchiveLimits(), size=spooled.digests.size
+    )
     metadata = parse_core_metadata(raw)
     check_file_matches(metadata, dist, allow_local_versions=allow_local_versions)
     return VerifiedFile(spooled, dist, metadata, raw, project_info(metadata))

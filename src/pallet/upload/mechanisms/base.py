@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Protocol
 
 from starlette.routing import BaseRoute
 
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
-from pallet.upload.spool import Digests
+from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.v2.links import Links
 
 
@@ -27,10 +26,9 @@ class Mechanism(Protocol):
     def routes(self) -> list[BaseRoute]:
         """Endpoints the mechanism serves under the file-upload session URL (may be empty)."""
 
-    def staged(self, services: Services, fs: FileUploadSession) -> tuple[Path, Digests]:
-        """A local file with the received bytes and their digests (every declared algorithm,
-        plus sha256 and blake2b-256), for verification at ``complete``, which then consumes or
-        deletes the file. Raises a Problem if no bytes arrived."""
+    def staged(self, services: Services, fs: FileUploadSession) -> Staged:
+        """The received bytes' digests (sha256 and every declared algorithm) and where the
+        bytes are, for verification at ``complete``. Raises a Problem if no bytes arrived."""
 
     def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
         """Raise a 409 Problem unless bytes were received (cheap: no transfer)."""

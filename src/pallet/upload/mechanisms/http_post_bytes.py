@@ -9,7 +9,6 @@ at ``complete``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from pallet.core.problems import Problem
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
-from pallet.upload.mechanisms.fetch import fetch_local
+from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.spool import Digests, HashingSpool
 from pallet.upload.v2.links import Links
 
@@ -78,17 +77,15 @@ class HttpPostBytes:
                 "POST the file to the mechanism's file_url before completing the upload.",
             )
 
-    def staged(self, services: Services, fs: FileUploadSession) -> tuple[Path, Digests]:
+    def staged(self, services: Services, fs: FileUploadSession) -> Staged:
         """The received bytes as a local file, which ``complete`` consumes (moves into the
         store) or deletes; for the local store it is the staged blob itself."""
         self.has_bytes(services, fs)
         assert fs.staged_key is not None and fs.received_size is not None
         digests = Digests(fs.received_size, (fs.mechanism_state or {}).get("digests", {}))
+        # The bytes came through Pallet anyway: on a remote store they are checked in place.
         path = services.store.local_path(fs.staged_key)
-        if path is not None:
-            return path, digests
-        # A remote store: verification reads a local copy (the caller consumes or removes it).
-        return fetch_local(services, fs.staged_key, algorithms=())[0], digests
+        return Staged(digests, path=path) if path else Staged(digests, key=fs.staged_key)
 
 
 async def receive_bytes(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001

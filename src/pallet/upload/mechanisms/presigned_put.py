@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -31,7 +30,8 @@ from pallet.core.upload2 import rfc3339
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.storage.base import check_key
-from pallet.upload.mechanisms.fetch import fetch_local, hash_local
+from pallet.upload.mechanisms.digests import hash_local, stream_digests
+from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.spool import Digests, HashingSpool
 from pallet.upload.v2.links import Links
 
@@ -45,6 +45,19 @@ def staging_key(fs: FileUploadSession) -> str:
 
 def _algorithms(fs: FileUploadSession) -> tuple[str, ...]:
     return ("sha256", "blake2_256", *sorted(set(fs.hashes) - {"sha256", "blake2_256"}))
+
+
+def remote_digests(services: Services, fs: FileUploadSession) -> Digests:
+    """Digests of an object the client put in the store. When the store kept a sha256 checksum
+    (it verified the signed one on upload) and nothing else was declared, no byte is read;
+    otherwise the object is streamed once through the hashes (never to disk)."""
+    assert fs.staged_key is not None
+    stored = getattr(services.store, "stored_sha256", None)
+    if stored is not None and set(fs.hashes) <= {"sha256"}:
+        size, sha256 = stored(fs.staged_key)
+        if sha256 is not None:
+            return Digests(size, {"sha256": sha256})
+    return stream_digests(services, fs.staged_key, _algorithms(fs))
 
 
 def _signature(secret: str, key: str, expires: int, headers: dict[str, str]) -> str:
@@ -124,13 +137,13 @@ class PresignedPut:
                 "PUT the file to the mechanism's url before completing the upload.",
             )
 
-    def staged(self, services: Services, fs: FileUploadSession) -> tuple[Path, Digests]:
+    def staged(self, services: Services, fs: FileUploadSession) -> Staged:
         self.has_bytes(services, fs)
         assert fs.staged_key is not None
         path = services.store.local_path(fs.staged_key)
         if path is not None:
-            return path, hash_local(path, _algorithms(fs))
-        return fetch_local(services, fs.staged_key, _algorithms(fs))
+            return Staged(hash_local(path, _algorithms(fs)), path=path)
+        return Staged(remote_digests(services, fs), key=fs.staged_key)
 
 
 def _denied(detail: str) -> Problem:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -33,7 +34,8 @@ _background: set[asyncio.Task] = set()
 def _verify(svc: Services, fs: FileUploadSession) -> dict:
     """Check the staged bytes; on success move them to their content address and return the
     facts to record. Raises a Problem describing the first failure."""
-    path, digests = REGISTRY[fs.mechanism].staged(svc, fs)
+    staged = REGISTRY[fs.mechanism].staged(svc, fs)
+    digests = staged.digests
     try:
         if digests.size != fs.size:
             raise Problem(
@@ -58,16 +60,29 @@ def _verify(svc: Services, fs: FileUploadSession) -> dict:
                 "The received bytes do not match the declared hashes.",
                 errors=wrong,
             )
-        vf = verify_file(
-            SpooledFile(path, fs.filename, digests, _owned=False),
-            claimed_digests={},
-            allow_local_versions=svc.settings.allow_local_versions,
-        )
-        # Always (re)place the blob, even if identical bytes exist: a concurrent purge of the
-        # other copy can then never leave this file without its bytes.
-        svc.store.put_file(blob_key(digests.sha256), path)
+        dest = blob_key(digests.sha256)
+        if staged.path is not None:
+            vf = verify_file(
+                SpooledFile(staged.path, fs.filename, digests, _owned=False),
+                claimed_digests={},
+                allow_local_versions=svc.settings.allow_local_versions,
+            )
+            # Always (re)place the blob, even if identical bytes exist: a concurrent purge of
+            # the other copy can then never leave this file without its bytes.
+            svc.store.put_file(dest, staged.path)
+        else:
+            assert staged.key is not None
+            with svc.store.open(staged.key) as reader:  # ranged reads: no full download
+                vf = verify_file(
+                    SpooledFile(Path(fs.filename), fs.filename, digests, _owned=False),
+                    claimed_digests={},
+                    allow_local_versions=svc.settings.allow_local_versions,
+                    source=reader,
+                )
+            svc.store.move(staged.key, dest)
     finally:
-        path.unlink(missing_ok=True)
+        if staged.path is not None:
+            staged.path.unlink(missing_ok=True)
     if fs.staged_key:
         svc.store.delete(fs.staged_key)  # gone already when the local store moved it
     if vf.metadata_sha256 and svc.store.size(blob_key(vf.metadata_sha256)) is None:
