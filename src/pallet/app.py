@@ -19,6 +19,7 @@ from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
 from pallet.index import routes as index_routes
 from pallet.services import Services
+from pallet.storage import signed
 from pallet.upload import legacy
 from pallet.upload.v2 import routes as upload2
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *index_routes.routes,
             *jsonapi.routes,
             *stage.routes,
+            *signed.routes,
             *upload2.routes(services.settings.upload_root),
             *legacy.routes,
         ],

@@ -118,30 +118,19 @@ class S3BlobStore:
     def local_path(self, key: str) -> Path | None:
         return None
 
-    def presign_put(
-        self, key: str, *, size: int, sha256_b64: str, expires_in: int
-    ) -> tuple[str, dict[str, str]]:
-        """A SigV4 URL that binds length, type, sha256 checksum and create-only; the headers
-        returned are exactly the signed ones, which the uploader must send verbatim."""
-        headers = {
-            "Content-Length": str(size),
-            "Content-Type": "application/octet-stream",
-            "x-amz-checksum-sha256": sha256_b64,
-            "If-None-Match": "*",
+    def presign_put(self, key: str, *, headers: dict[str, str], expires_in: int) -> str:
+        """A SigV4 URL binding the given headers (lower-case names, see storage.signed)."""
+        params = {"Bucket": self.bucket, "Key": self._key(key)}
+        mapping = {
+            "content-length": ("ContentLength", int),
+            "content-type": ("ContentType", str),
+            "x-amz-checksum-sha256": ("ChecksumSHA256", str),
+            "if-none-match": ("IfNoneMatch", str),
         }
-        url = self.client.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": self._key(key),
-                "ContentLength": size,
-                "ContentType": headers["Content-Type"],
-                "ChecksumSHA256": sha256_b64,
-                "IfNoneMatch": "*",
-            },
-            ExpiresIn=expires_in,
-        )
-        return url, headers
+        for name, value in headers.items():
+            param, cast = mapping[name]
+            params[param] = cast(value)
+        return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)

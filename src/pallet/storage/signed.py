@@ -1,0 +1,118 @@
+"""Pre-signed PUT URLs for any backend.
+
+On S3 they are SigV4 URLs from botocore and the store enforces them. On the local backend Pallet
+issues HMAC-signed, expiring URLs for its own ``/_/blobs/<key>`` endpoint with the same header
+contract (every header listed in ``X-Pallet-SignedHeaders`` must be sent with the signed value;
+``x-amz-checksum-sha256`` is checked against the body, ``If-None-Match: *`` refuses overwrites),
+so a client cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import time
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pallet.core.problems import Problem
+from pallet.services import Services
+from pallet.storage.base import check_key
+from pallet.upload.spool import HashingSpool
+
+SIGNABLE = ("content-length", "content-type", "x-amz-checksum-sha256", "if-none-match")
+
+
+def _signature(secret: str, key: str, expires: int, headers: dict[str, str]) -> str:
+    names = sorted(headers)
+    message = "\n".join(["PUT", key, str(expires), ";".join(names), *(headers[n] for n in names)])
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def presign_put(
+    services: Services, base_url: str, key: str, headers: dict[str, str], expires_in: int
+) -> str:
+    """A URL accepting one PUT of ``key`` with exactly ``headers`` (names from SIGNABLE)."""
+    check_key(key)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert set(lowered) <= set(SIGNABLE), lowered
+    s3_presign = getattr(services.store, "presign_put", None)
+    if s3_presign is not None:
+        return s3_presign(key, headers=lowered, expires_in=max(expires_in, 1))
+    expires = math.ceil(time.time()) + max(expires_in, 1)
+    sig = _signature(services.settings.secret_key, key, expires, lowered)
+    return (
+        f"{base_url}/_/blobs/{quote(key)}?X-Pallet-Expires={expires}"
+        f"&X-Pallet-SignedHeaders={';'.join(sorted(lowered))}&X-Pallet-Signature={sig}"
+    )
+
+
+def _denied(detail: str) -> Problem:
+    return Problem(403, "signature-mismatch", "Upload URL refused", detail)
+
+
+async def receive_signed_put(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    key = request.path_params["key"]
+    names = request.query_params.get("X-Pallet-SignedHeaders", "").split(";")
+    try:
+        check_key(key)
+        expires = int(request.query_params.get("X-Pallet-Expires", ""))
+    except ValueError:
+        raise _denied("Malformed upload URL.") from None
+    if not set(names) <= set(SIGNABLE):
+        raise _denied("Unknown signed header.")
+    headers = {n: request.headers.get(n, "") for n in names if n}
+    expected = _signature(svc.settings.secret_key, key, expires, headers)
+    if not hmac.compare_digest(expected, request.query_params.get("X-Pallet-Signature", "")):
+        raise _denied("The signature does not match this URL and these headers.")
+    if time.time() > expires:
+        raise Problem(
+            403,
+            "url-expired",
+            "Upload URL expired",
+            "Ask for a fresh URL (the file upload session's status, or extend).",
+        )
+    if headers.get("if-none-match") == "*" and svc.store.size(key) is not None:
+        raise Problem(412, "already-uploaded", "Object exists", "This upload URL was used.")
+    declared = request.headers.get("content-length", "")
+    limit = int(declared) if declared.isdigit() else svc.settings.max_file_size
+    limit = min(limit, svc.settings.max_file_size)
+    spool = HashingSpool(svc.settings.tmp_dir, key, limit, ("sha256",))
+    try:
+        async for chunk in request.stream():
+            await spool.write(chunk)
+        spooled = await spool.finish()
+    except Problem:
+        await spool.abort()
+        raise Problem(
+            400, "size-mismatch", "Size mismatch", f"More than {limit} bytes were sent."
+        ) from None
+    except BaseException:
+        await spool.abort()
+        raise
+    try:
+        if declared.isdigit() and spooled.digests.size != int(declared):
+            raise Problem(400, "size-mismatch", "Size mismatch", "The body was cut short.")
+        checksum = headers.get("x-amz-checksum-sha256") or request.headers.get(
+            "x-amz-checksum-sha256"
+        )
+        if checksum:
+            digest = base64.b64encode(bytes.fromhex(spooled.digests.sha256)).decode()
+            if not hmac.compare_digest(digest, checksum):
+                raise Problem(
+                    400, "bad-digest", "BadDigest", "The body does not match x-amz-checksum-sha256."
+                )
+        await run_in_threadpool(svc.store.put_file, key, spooled.path, durable=False)
+    finally:
+        spooled.discard()
+    return Response(status_code=200)
+
+
+routes = [Route("/_/blobs/{key:path}", receive_signed_put, methods=["PUT"])]
