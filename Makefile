@@ -6,10 +6,14 @@ PYTEST_ARGS ?=
 
 .PHONY: install serve test test-fast lint bench clean postgres
 
+# The last uv with `publish --direct` (removed in 0.12.7) lives apart from the current uv.
+UV_DIRECT := $(VENV)/uv-direct/bin/uv
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --target $(VENV)/uv-direct 'uv==0.12.6'
 	touch $@
 
 install: $(BIN)/.installed

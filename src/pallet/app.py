@@ -20,7 +20,7 @@ from pallet.index import jsonapi, stage
 from pallet.index import routes as index_routes
 from pallet.services import Services
 from pallet.storage import signed
-from pallet.upload import legacy
+from pallet.upload import direct, legacy
 from pallet.upload.v2 import routes as upload2
 
 log = logging.getLogger("pallet")
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *stage.routes,
             *signed.routes,
             *upload2.routes(services.settings.upload_root),
+            *direct.routes,
             *legacy.routes,
         ],
         exception_handlers={

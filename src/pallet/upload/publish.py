@@ -68,9 +68,12 @@ def _existing(session: Session, vf: VerifiedFile, conflict_status: int) -> Publi
     return None
 
 
-def store_blobs(store: BlobStore, vf: VerifiedFile) -> None:
+def store_blobs(store: BlobStore, vf: VerifiedFile, *, blob_stored: bool = False) -> None:
+    """``blob_stored``: the file is already at its content address (verified in place)."""
     key = blob_key(vf.spooled.digests.sha256)
-    if store.size(key) is None:
+    if blob_stored:
+        pass
+    elif store.size(key) is None:
         store.put_file(key, vf.spooled.path)
     else:
         vf.spooled.discard()
@@ -200,6 +203,7 @@ def publish_file(
     via: str,
     quota: int = 0,
     conflict_status: int = 400,
+    blob_stored: bool = False,
 ) -> Published:
     """Make one verified file visible, or explain (as a Problem) why it cannot be."""
     with read_session(engine) as s:
@@ -207,7 +211,7 @@ def publish_file(
     if done is not None:
         vf.spooled.discard()
         return done
-    store_blobs(store, vf)
+    store_blobs(store, vf, blob_stored=blob_stored)
 
     def transaction(s: Session) -> Published:
         done = _existing(s, vf, conflict_status)
