@@ -122,3 +122,16 @@ def test_uv_direct_needs_a_valid_token(direct_server: Server, dists: Dists, tmp_
     result = uv_direct(direct_server, [dists.wheel("chi", "1.0")], env, token=bogus)
     assert result.returncode != 0
     assert listed(direct_server, "chi") == {}
+
+
+def test_logs_hold_no_tokens_or_signatures(direct_server: Server, dists: Dists, tmp_path: Path):
+    """One line per request, but never a token, a password or a pre-signed query string."""
+    env = client_env(tmp_path)
+    assert uv_direct(direct_server, [dists.wheel("phi", "1.0")], env).returncode == 0
+    log = direct_server.log(None)
+    assert "/direct//finalize" in log and "reserve" in log  # the requests are logged...
+    assert direct_server.token not in log
+    secret = direct_server.token.rsplit("_", 1)[-1]
+    assert secret not in log
+    for marker in ("Signature=", "X-Amz-Credential", "X-Pallet-Expires", "Authorization"):
+        assert marker not in log, marker
