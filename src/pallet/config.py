@@ -46,6 +46,10 @@ class Settings:
     deferred_complete_size: int = 64 * 2**20
     gc_interval: int = 300
     presign_ttl: int = 900  # seconds a pre-signed upload URL stays valid
+    #: S3 only: answer downloads with a redirect to a pre-signed GET (stable per window, so
+    #: installers' URL-keyed caches work) instead of streaming through Pallet.
+    download_redirect: bool = False
+    download_url_window: int = 300
     #: Test hook: seconds every deferred (202) task waits before working, so tests can observe
     #: the ``processing`` state. Always 0 in production.
     processing_delay: float = 0.0

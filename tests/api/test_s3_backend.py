@@ -249,3 +249,33 @@ def test_200mb_presigned_upload_moves_no_file_bytes_through_pallet(s3_index, tmp
     )
     key = f"sha256/{sha.hexdigest()[:2]}/{sha.hexdigest()[2:4]}/{sha.hexdigest()}"
     assert key in s3_index.objects()
+
+
+def test_download_redirect_mode_gives_stable_presigned_urls(
+    make_index, seaweedfs, monkeypatch, tmp_path
+):
+    import httpx
+
+    for key, value in seaweedfs.env().items():
+        monkeypatch.setenv(key, value)
+    bucket = seaweedfs.new_bucket()
+    index = make_index(
+        storage_url=f"s3://{bucket}?endpoint_url={seaweedfs.endpoint}",
+        download_redirect=True,
+        download_url_window=600,
+    )
+    wheel = make_wheel(tmp_path, "rain", "1.0")
+    assert upload(index.client, wheel, index.token(), name="rain", version="1.0").status_code == 200
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    url = f"/files/{sha}/{wheel.name}"
+    first = index.client.get(url, follow_redirects=False)
+    second = index.client.get(url, follow_redirects=False)
+    assert first.status_code == 307
+    location = first.headers["location"]
+    assert location == second.headers["location"]  # stable: pip's URL-keyed cache works
+    assert location.startswith(seaweedfs.endpoint) and "X-Amz-Signature" in location
+    got = httpx.get(location)
+    assert got.status_code == 200 and got.content == wheel.read_bytes()
+    tampered = location.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    assert httpx.get(tampered).status_code == 403
+    # the default (streaming) mode was covered above: same URL answers 200 with the bytes

@@ -20,6 +20,12 @@ def register(sub, common) -> None:  # noqa: ANN001
     p.add_argument("--private", action="store_true", default=None, help="reads need a token")
     p.add_argument("--max-file-size", help="largest accepted file, e.g. 500M (default 2G)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", default=None)
+    p.add_argument(
+        "--download-redirect",
+        action="store_true",
+        default=None,
+        help="S3: redirect downloads to pre-signed GET URLs instead of streaming",
+    )
     g = p.add_argument_group("Upload 2.0")
     g.add_argument("--upload-root", help="root path of the Upload 2.0 API (default /upload/2.0/)")
     g.add_argument("--session-lifetime", type=int, help="seconds a new session lives (24h)")
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         private=args.private,
         max_file_size=parse_size(args.max_file_size) if args.max_file_size else None,
         access_log=args.access_log,
+        download_redirect=args.download_redirect,
         upload_root=args.upload_root,
         session_lifetime=args.session_lifetime,
         file_session_lifetime=args.file_session_lifetime,

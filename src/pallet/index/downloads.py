@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from pallet.auth.guard import require_reader
 from pallet.core.problems import Problem
@@ -77,6 +77,13 @@ async def serve_blob(request: Request, svc: Services, blob_sha: str, filename: s
     )
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
+    presign_get = getattr(svc.store, "presign_get", None)
+    if svc.settings.download_redirect and presign_get is not None:
+        window = svc.settings.download_url_window
+        url = await run_in_threadpool(presign_get, key, filename=filename, window=window)
+        return RedirectResponse(
+            url, 307, headers={"Cache-Control": f"private, max-age={window // 2}"}
+        )
     if_range = request.headers.get("if-range")
     byte_range = (
         None if if_range not in (None, etag) else parse_range(request.headers.get("range"), size)

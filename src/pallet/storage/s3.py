@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -24,6 +28,11 @@ from pallet.storage.base import check_key
 _TRANSFER = TransferConfig(
     multipart_threshold=64 * 2**20, multipart_chunksize=64 * 2**20, max_concurrency=4
 )
+
+
+# Signing as of a fixed time swaps botocore's clock for the duration of one call; the lock keeps
+# two such calls from interleaving (ordinary requests tolerate a few minutes of skew anyway).
+_SIGNING_CLOCK = threading.Lock()
 
 
 def _missing(exc: ClientError) -> bool:
@@ -131,6 +140,22 @@ class S3BlobStore:
             param, cast = mapping[name]
             params[param] = cast(value)
         return self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
+
+    def presign_get(self, key: str, *, filename: str, window: int) -> str:
+        """A download URL that stays the same for ``window`` seconds (pip and uv cache by URL),
+        valid for at least ``window`` more seconds: it is signed as of the window's start."""
+        now = int(time.time())
+        start = now - now % window
+        params = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        }
+        signed_at = datetime.fromtimestamp(start, UTC).replace(tzinfo=None)
+        with _SIGNING_CLOCK, mock.patch("botocore.auth.get_current_datetime", lambda: signed_at):
+            return self.client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=2 * window
+            )
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
