@@ -7,6 +7,7 @@ a conditional update or an idempotent delete, so several replicas may sweep at o
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +46,12 @@ def purge_blobs(svc: Services, purge: Purge) -> None:
     """Delete staged objects, and content blobs nothing refers to any more."""
     for key in purge.staged_keys:
         svc.store.delete(key)
+    for key, upload_id in purge.multipart:
+        abort = getattr(svc.store, "abort_multipart", None)
+        if abort is not None:
+            abort(key, upload_id)
+        elif (path := svc.store.local_path(key)) is not None:
+            shutil.rmtree(path.with_name(path.name + ".parts"), ignore_errors=True)
     for sha in sorted(set(purge.content_sha256)):
         with read_session(svc.engine) as s:
             if _referenced(s, sha):
@@ -68,6 +75,7 @@ def sweep(svc: Services) -> dict[str, int]:
             p = sessions.cancel(s, session, notice="The session expired and was canceled.")
             purge.staged_keys += p.staged_keys
             purge.content_sha256 += p.content_sha256
+            purge.multipart += p.multipart
             counts["sessions_expired"] += 1
         return purge
 

@@ -279,3 +279,87 @@ def test_download_redirect_mode_gives_stable_presigned_urls(
     tampered = location.replace("X-Amz-Signature=", "X-Amz-Signature=0")
     assert httpx.get(tampered).status_code == 403
     # the default (streaming) mode was covered above: same URL answers 200 with the bytes
+
+
+def test_multipart_presigned_on_s3(s3_index, tmp_path):
+    import httpx
+
+    from tests.conformance.test_multipart import big_wheel
+
+    token = s3_index.token()
+    c = s3_index.client
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
+    s = c.post(
+        "/upload/2.0/",
+        content=json.dumps({**META, "name": "storm", "version": "1.0"}),
+        headers=headers,
+    ).json()
+    wheel = big_wheel(tmp_path, "storm", 20 * 2**20)
+    data = wheel.read_bytes()
+    fs = c.post(
+        s["links"]["upload"],
+        headers=headers,
+        content=json.dumps(
+            {
+                **META,
+                "filename": wheel.name,
+                "size": len(data),
+                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                "mechanism": "vnd-pallet-s3multipart-presigned",
+            }
+        ),
+    ).json()
+    m = fs["mechanism"]
+    assert len(m["parts"]) == 2 and m["parts"][0]["url"].startswith(seaweed_endpoint(s3_index))
+    first = m["parts"][0]
+    assert httpx.put(first["url"], content=data[: first["size"]]).status_code == 200
+    listed = c.get(m["parts_url"], headers=headers).json()
+    assert [p["part-number"] for p in listed] == [1]
+    assert (
+        c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers).status_code
+        == 409
+    )
+    second = m["parts"][1]
+    assert httpx.put(second["url"], content=data[first["size"] :]).status_code == 200
+    done = c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers)
+    assert done.status_code == 201, done.text
+    assert (
+        c.post(s["links"]["publish"], content=json.dumps(META), headers=headers).status_code == 201
+    )
+    page = c.get("/simple/storm/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert c.get(f"/simple/storm/{page.json()['files'][0]['url']}").content == data
+
+
+def test_canceled_multipart_upload_is_aborted(s3_index, tmp_path):
+    from tests.conformance.test_multipart import big_wheel
+
+    c = s3_index.client
+    headers = {"Authorization": f"Bearer {s3_index.token()}", "Content-Type": V2, "Accept": V2}
+    s = c.post(
+        "/upload/2.0/",
+        content=json.dumps({**META, "name": "gust", "version": "1.0"}),
+        headers=headers,
+    ).json()
+    wheel = big_wheel(tmp_path, "gust", 1024)
+    data = wheel.read_bytes()
+    c.post(
+        s["links"]["upload"],
+        headers=headers,
+        content=json.dumps(
+            {
+                **META,
+                "filename": wheel.name,
+                "size": len(data),
+                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                "mechanism": "vnd-pallet-s3multipart-presigned",
+            }
+        ),
+    )
+    client = s3_index.services.store.client
+    assert client.list_multipart_uploads(Bucket=s3_index.bucket).get("Uploads")
+    assert c.delete(s["links"]["session"], headers=headers).status_code == 204
+    assert not client.list_multipart_uploads(Bucket=s3_index.bucket).get("Uploads")
+
+
+def seaweed_endpoint(index) -> str:  # noqa: ANN001
+    return index.services.store.client.meta.endpoint_url

@@ -157,6 +157,56 @@ class S3BlobStore:
                 "get_object", Params=params, ExpiresIn=2 * window
             )
 
+    # Multipart uploads, for clients that PUT parts straight to the store.
+    def create_multipart(self, key: str) -> str:
+        return self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=self._key(key), ContentType="application/octet-stream"
+        )["UploadId"]
+
+    def presign_part(
+        self, key: str, upload_id: str, number: int, size: int, expires_in: int
+    ) -> str:
+        return self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "UploadId": upload_id,
+                "PartNumber": number,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_in,
+        )
+
+    def list_parts(self, key: str, upload_id: str) -> list[tuple[int, str, int]]:
+        """(number, etag, size) of the parts stored so far."""
+        parts, marker = [], 0
+        while True:
+            resp = self.client.list_parts(
+                Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumberMarker=marker
+            )
+            parts += [(p["PartNumber"], p["ETag"], p["Size"]) for p in resp.get("Parts", [])]
+            if not resp.get("IsTruncated"):
+                return parts
+            marker = resp["NextPartNumberMarker"]
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self._key(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
+        )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
 

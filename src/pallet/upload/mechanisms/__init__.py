@@ -10,9 +10,12 @@ from __future__ import annotations
 from pallet.upload.mechanisms.base import Mechanism
 from pallet.upload.mechanisms.http_post_bytes import HttpPostBytes
 from pallet.upload.mechanisms.presigned_put import PresignedPut
+from pallet.upload.mechanisms.s3multipart_presigned import S3MultipartPresigned
 
 #: Preference order: bytes straight to storage first, through Pallet as the fallback.
-REGISTRY: dict[str, Mechanism] = {m.name: m for m in (PresignedPut(), HttpPostBytes())}
+REGISTRY: dict[str, Mechanism] = {
+    m.name: m for m in (PresignedPut(), S3MultipartPresigned(), HttpPostBytes())
+}
 
 
 def advertised() -> list[str]:

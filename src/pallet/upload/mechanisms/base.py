@@ -15,7 +15,7 @@ from pallet.upload.v2.links import Links
 class Mechanism(Protocol):
     name: str
 
-    def prepare(self, fs: FileUploadSession) -> None:
+    def prepare(self, services: Services, fs: FileUploadSession) -> None:
         """At file-session creation: check the mechanism's preconditions (a Problem if unmet)
         and record where the bytes will be staged."""
 

@@ -42,7 +42,7 @@ def staging_key(fs: FileUploadSession) -> str:
 class HttpPostBytes:
     name = NAME
 
-    def prepare(self, fs: FileUploadSession) -> None:
+    def prepare(self, services: Services, fs: FileUploadSession) -> None:
         """Nothing to check: bytes are staged when they arrive."""
 
     def describe(self, services: Services, links: Links, fs: FileUploadSession) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def remote_digests(services: Services, fs: FileUploadSession) -> Digests:
 class PresignedPut:
     name = NAME
 
-    def prepare(self, fs: FileUploadSession) -> None:
+    def prepare(self, services: Services, fs: FileUploadSession) -> None:
         if "sha256" not in fs.hashes:
             raise Problem(
                 422,

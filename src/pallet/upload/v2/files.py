@@ -14,7 +14,6 @@ from packaging.version import Version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pallet.config import Settings
 from pallet.core.filenames import parse_dist_filename
 from pallet.core.problems import Problem, ProblemError
 from pallet.core.sessions import (
@@ -25,13 +24,14 @@ from pallet.core.sessions import (
     next_session_state,
 )
 from pallet.db.models import File, FileUploadSession, UploadSession
+from pallet.services import Services
 from pallet.upload.mechanisms import REGISTRY
 from pallet.upload.v2.sessions import aware, now
 
 
 def create(
     s: Session,
-    settings: Settings,
+    services: Services,
     session: UploadSession,
     filename: str,
     size: int,
@@ -98,11 +98,11 @@ def create(
         status=FileState.PENDING,
         created=created,
         expires_at=min(
-            created + timedelta(seconds=settings.file_session_lifetime),
+            created + timedelta(seconds=services.settings.file_session_lifetime),
             aware(session.expires_at),
         ),
     )
-    REGISTRY[mechanism].prepare(fs)
+    REGISTRY[mechanism].prepare(services, fs)
     s.add(fs)
     s.flush()
     return fs

@@ -222,7 +222,7 @@ async def create_file(request: Request, svc: Services, ctx: Ctx) -> Response:
 
     def work(s: Session) -> JSONish:
         session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
-        fs = files.create(s, svc.settings, session, filename, size, hashes, mechanism)
+        fs = files.create(s, svc, session, filename, size, hashes, mechanism)
         return file_body(svc, ctx.links, session, fs)
 
     try:

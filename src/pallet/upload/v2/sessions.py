@@ -8,7 +8,7 @@ bound to the credential that created them.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from packaging.utils import canonicalize_version
@@ -66,6 +66,7 @@ class Purge:
 
     staged_keys: list[str]
     content_sha256: list[str]
+    multipart: list[tuple[str, str]] = field(default_factory=list)  # (key, upload id) to abort
 
 
 def live_key(normalized: str, canonical_version: str) -> str:
@@ -183,6 +184,9 @@ def cancel(s: Session, session: UploadSession, notice: str | None = None) -> Pur
 def purge_file(fs: FileUploadSession, purge: Purge) -> None:
     if fs.staged_key:
         purge.staged_keys.append(fs.staged_key)
+        upload_id = (fs.mechanism_state or {}).get("upload-id")
+        if upload_id and fs.status == FileState.PENDING:
+            purge.multipart.append((fs.staged_key, upload_id))
     if fs.status == FileState.COMPLETED and fs.sha256:
         purge.content_sha256.append(fs.sha256)
         if fs.metadata_sha256:

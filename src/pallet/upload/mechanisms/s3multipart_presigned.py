@@ -1,0 +1,209 @@
+"""``vnd-pallet-s3multipart-presigned``: large files as parts PUT in parallel, resumable.
+
+The server opens the multipart upload when the file-upload session is created and chooses the
+part size (at least 5 MiB, at most 10,000 parts). The ``mechanism`` map lists every part with a
+pre-signed URL that binds its exact length, plus ``parts_url``: ``GET`` it to see which parts
+are already stored (to resume after a crash, re-PUT only the missing ones), ``POST`` it a JSON
+array ``[{"part-number": n, "etag": "..."}]`` to report ETags, which ``complete`` then checks
+against the store's own list. ``complete`` assembles the parts (S3 CompleteMultipartUpload, or
+concatenation on the local backend) and verifies size and every declared hash like any file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import shutil
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from pallet.core.problems import Problem, ProblemError
+from pallet.core.upload2 import rfc3339
+from pallet.db.models import FileUploadSession
+from pallet.services import Services
+from pallet.storage.signed import presign_put
+from pallet.upload.mechanisms.digests import hash_local, stream_digests
+from pallet.upload.mechanisms.staged import Staged
+from pallet.upload.v2.links import Links
+
+NAME = "vnd-pallet-s3multipart-presigned"
+MIN_PART = 5 * 2**20
+TARGET_PART = 16 * 2**20
+MAX_PARTS = 10_000
+
+
+def part_size_for(size: int) -> int:
+    return max(MIN_PART, TARGET_PART, math.ceil(size / MAX_PARTS))
+
+
+def part_sizes(size: int, part_size: int) -> list[int]:
+    count = max(1, math.ceil(size / part_size))
+    return [min(part_size, size - i * part_size) for i in range(count)]
+
+
+def _local_part_key(fs: FileUploadSession, number: int) -> str:
+    return f"{fs.staged_key}.parts/{number:05d}"
+
+
+def _algorithms(fs: FileUploadSession) -> tuple[str, ...]:
+    return ("sha256", "blake2_256", *sorted(set(fs.hashes) - {"sha256", "blake2_256"}))
+
+
+class S3MultipartPresigned:
+    name = NAME
+
+    def prepare(self, services: Services, fs: FileUploadSession) -> None:
+        fs.staged_key = f"staging/{fs.session_id}/{fs.id}"
+        create = getattr(services.store, "create_multipart", None)
+        upload_id = create(fs.staged_key) if create else secrets.token_hex(8)
+        fs.mechanism_state = {"upload-id": upload_id, "part-size": part_size_for(fs.size)}
+
+    def describe(self, services: Services, links: Links, fs: FileUploadSession) -> dict[str, Any]:
+        state = fs.mechanism_state or {}
+        base = {
+            "identifier": NAME,
+            "upload-id": state.get("upload-id"),
+            "part-size": state.get("part-size"),
+            "parts_url": links.file_action(fs.session_id, fs.id, "parts"),
+        }
+        if fs.status != "pending":
+            return base
+        now = math.ceil(time.time())
+        expires_at = min(now + services.settings.presign_ttl, int(fs.expires_at.timestamp()))
+        ttl = max(expires_at - now, 1)
+        presign_part = getattr(services.store, "presign_part", None)
+        parts = []
+        for number, size in enumerate(part_sizes(fs.size, state["part-size"]), start=1):
+            if presign_part is not None:
+                url = presign_part(fs.staged_key, state["upload-id"], number, size, ttl)
+            else:
+                url = presign_put(
+                    services,
+                    links.base,
+                    _local_part_key(fs, number),
+                    {"content-length": str(size)},
+                    ttl,
+                )
+            parts.append({"part-number": number, "size": size, "url": url})
+        return {
+            **base,
+            "parts": parts,
+            "expires-at": rfc3339(datetime.fromtimestamp(expires_at, UTC)),
+        }
+
+    def routes(self) -> list[BaseRoute]:
+        from pallet.upload.v2 import routes as v2
+
+        return [
+            Route(
+                "/sessions/{sid}/files/{fid}/parts",
+                v2.file_endpoint(list_parts_endpoint),
+                methods=["GET"],
+            ),
+            Route(
+                "/sessions/{sid}/files/{fid}/parts",
+                v2.file_endpoint(report_etags),
+                methods=["POST"],
+            ),
+        ]
+
+    def stored_parts(self, services: Services, fs: FileUploadSession) -> list[tuple[int, str, int]]:
+        state = fs.mechanism_state or {}
+        lister = getattr(services.store, "list_parts", None)
+        if lister is not None:
+            return lister(fs.staged_key, state["upload-id"])
+        out = []
+        for number, _size in enumerate(part_sizes(fs.size, state["part-size"]), start=1):
+            stored = services.store.size(_local_part_key(fs, number))
+            if stored is not None:
+                out.append((number, f'"{number}-{stored}"', stored))
+        return out
+
+    def _missing(self, services: Services, fs: FileUploadSession) -> list[int]:
+        expected = part_sizes(fs.size, (fs.mechanism_state or {})["part-size"])
+        have = {n: size for n, _etag, size in self.stored_parts(services, fs)}
+        return [n for n, size in enumerate(expected, start=1) if have.get(n) != size]
+
+    def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
+        missing = self._missing(services, fs)
+        if missing:
+            raise Problem(
+                409,
+                "parts-missing",
+                "Upload incomplete",
+                f"{len(missing)} part(s) not stored yet; PUT them (see parts_url) and retry.",
+                errors=[ProblemError(f"parts/{n}", "missing") for n in missing[:50]],
+            )
+
+    def staged(self, services: Services, fs: FileUploadSession) -> Staged:
+        self.has_bytes(services, fs)
+        state = fs.mechanism_state or {}
+        parts = self.stored_parts(services, fs)
+        reported = {int(k): v for k, v in (state.get("etags") or {}).items()}
+        wrong = [n for n, etag, _ in parts if n in reported and reported[n] != etag]
+        if wrong:
+            raise Problem(
+                400,
+                "etag-mismatch",
+                "Part ETag mismatch",
+                "The reported ETags differ from the stored parts.",
+                errors=[ProblemError(f"parts/{n}", "etag differs") for n in wrong],
+            )
+        complete = getattr(services.store, "complete_multipart", None)
+        if complete is not None:
+            complete(fs.staged_key, state["upload-id"], [(n, e) for n, e, _ in parts])
+            return Staged(
+                stream_digests(services, fs.staged_key, _algorithms(fs)), key=fs.staged_key
+            )
+        # Local backend: concatenate the parts into one staged file.
+        root = services.store.local_path(fs.staged_key)
+        assert root is not None
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with root.open("wb") as out:
+            for number, _etag, _size in sorted(parts):
+                with services.store.open(_local_part_key(fs, number)) as part:
+                    shutil.copyfileobj(part, out, 2**20)
+        shutil.rmtree(root.with_name(root.name + ".parts"), ignore_errors=True)
+        return Staged(hash_local(root, _algorithms(fs)), path=root)
+
+
+async def list_parts_endpoint(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001
+    from pallet.upload.mechanisms import REGISTRY
+
+    mech = REGISTRY[NAME]
+    parts = await run_in_threadpool(mech.stored_parts, services, ctx.file)
+    return JSONResponse([{"part-number": n, "etag": e, "size": s} for n, e, s in parts])
+
+
+async def report_etags(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001
+    from pallet.db.session import retrying
+    from pallet.upload.v2 import files, sessions
+
+    try:
+        body = json.loads(await request.body())
+        etags = {str(int(p["part-number"])): str(p["etag"]) for p in body}
+    except (ValueError, TypeError, KeyError):
+        raise Problem(
+            400,
+            "invalid-request",
+            "Invalid part list",
+            'Send [{"part-number": 1, "etag": "..."}, ...].',
+        ) from None
+
+    def work(s) -> None:  # noqa: ANN001
+        session, _ = sessions.load(s, ctx.sid, ctx.principal)
+        fs = files.load(s, session, ctx.fid or "")
+        files.check_transfer(session, fs)
+        state = dict(fs.mechanism_state or {})
+        state["etags"] = {**state.get("etags", {}), **etags}
+        fs.mechanism_state = state
+
+    await run_in_threadpool(retrying, services.engine, work)
+    return Response(status_code=204)
