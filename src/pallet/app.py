@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pallet import __version__, http
+from pallet import __version__, http, metrics
 from pallet.config import Settings
 from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Starlette(
         routes=[
             Route("/_/health", health, methods=["GET", "HEAD"]),
+            *metrics.routes,
             Route("/", home, methods=["GET", "HEAD"]),
             *index_routes.routes,
             *jsonapi.routes,

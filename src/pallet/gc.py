@@ -117,7 +117,35 @@ def sweep(svc: Services) -> dict[str, int]:
 
     retrying(svc.engine, forget)
     counts["spool"] = _sweep_spool(svc.settings.tmp_dir)
+    counts["abandoned_objects"] = _sweep_abandoned(svc)
     return counts
+
+
+def _sweep_abandoned(svc: Services) -> int:
+    """Objects clients PUT but never finalized (``uv publish --direct``), and multipart uploads
+    no file session refers to any more (e.g. a creation that was retried), after a day."""
+    cutoff = time.time() - SPOOL_MAX_AGE
+    removed = 0
+    lister = getattr(svc.store, "list_keys", None)
+    if lister is not None:
+        for key, modified in list(lister("direct")):
+            if modified < cutoff:
+                svc.store.delete(key)
+                removed += 1
+    stale = getattr(svc.store, "stale_multipart", None)
+    if stale is not None:
+        for key, upload_id in stale("staging", cutoff):
+            with read_session(svc.engine) as s:
+                live = s.execute(
+                    select(FileUploadSession.id).where(
+                        FileUploadSession.staged_key == key,
+                        FileUploadSession.status == FileState.PENDING,
+                    )
+                ).first()
+            if live is None:
+                svc.store.abort_multipart(key, upload_id)
+                removed += 1
+    return removed
 
 
 def _sweep_spool(tmp: Path) -> int:

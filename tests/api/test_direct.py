@@ -77,3 +77,39 @@ def test_reserve_validates_input(index, tmp_path):
         "/direct/reserve", data=fields(wheel), files=files, auth=("__token__", token)
     )
     assert r.status_code == 400
+
+
+def test_metrics_count_uploads_per_path(index, tmp_path):
+    from tests.api.uploads import upload
+
+    token = index.token()
+    legacy = make_wheel(tmp_path, "direct", "1.0")
+    assert upload(index.client, legacy, token, name="direct", version="1.0").status_code == 200
+    (tmp_path / "d").mkdir()
+    wheel = make_wheel(tmp_path / "d", "direct", "2.0")
+    r = post(index, "reserve", fields(wheel, version="2.0"), token).json()
+    index.client.put(r["upload_url"], content=wheel.read_bytes(), headers=r["upload_headers"])
+    assert post(index, "finalize", fields(wheel, version="2.0"), token).status_code == 200
+    text = index.client.get("/_/metrics").text
+    assert 'pallet_published_files_total{via="legacy"} 1' in text
+    assert 'pallet_published_files_total{via="direct"} 1' in text
+    assert f'pallet_published_bytes_total{{via="direct"}} {wheel.stat().st_size}' in text
+
+
+def test_gc_removes_abandoned_direct_objects(index, tmp_path):
+    import os
+    import time
+
+    from pallet.gc import sweep
+
+    wheel = make_wheel(tmp_path, "direct", "1.0")
+    token = index.token()
+    r = post(index, "reserve", fields(wheel), token).json()
+    index.client.put(r["upload_url"], content=wheel.read_bytes(), headers=r["upload_headers"])
+    staged = [p for p in (index.services.settings.data_dir / "blobs" / "direct").iterdir()]
+    assert len(staged) == 1
+    assert sweep(index.services)["abandoned_objects"] == 0  # young: a finalize may still come
+    old = time.time() - 2 * 86400
+    os.utime(staged[0], (old, old))
+    assert sweep(index.services)["abandoned_objects"] == 1
+    assert not staged[0].exists()

@@ -86,6 +86,14 @@ class LocalBlobStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def list_keys(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """(key, modified time) of blobs under ``prefix`` (for garbage collection)."""
+        base = self.root / prefix
+        if base.is_dir():
+            for path in base.rglob("*"):
+                if path.is_file():
+                    yield str(path.relative_to(self.root)), path.stat().st_mtime
+
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise OSError(f"blob folder {self.root} is not writable")

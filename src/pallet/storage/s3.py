@@ -157,6 +157,28 @@ class S3BlobStore:
                 "get_object", Params=params, ExpiresIn=2 * window
             )
 
+    def list_keys(self, prefix: str) -> Iterator[tuple[str, float]]:
+        full = self._key(prefix.rstrip("/")) + "/"
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=full
+        ):
+            for obj in page.get("Contents", []):
+                yield obj["Key"][strip:], obj["LastModified"].timestamp()
+
+    def stale_multipart(self, prefix: str, older_than: float) -> list[tuple[str, str]]:
+        """(key, upload id) of multipart uploads under ``prefix`` started before the time."""
+        full = self._key(prefix.rstrip("/")) + "/"
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found = []
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=full
+        ):
+            for up in page.get("Uploads", []):
+                if up["Initiated"].timestamp() < older_than:
+                    found.append((up["Key"][strip:], up["UploadId"]))
+        return found
+
     # Multipart uploads, for clients that PUT parts straight to the store.
     def create_multipart(self, key: str) -> str:
         return self.client.create_multipart_upload(

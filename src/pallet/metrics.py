@@ -1,0 +1,58 @@
+"""``GET /_/metrics``: upload counters per path and mechanism, in Prometheus text format.
+
+Counted from the database rather than process memory, so every replica reports the same totals
+and restarts lose nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from pallet.db.models import File, FileUploadSession
+from pallet.db.session import read_session
+from pallet.services import Services
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render(svc: Services) -> str:
+    with read_session(svc.engine) as s:
+        files = s.execute(
+            select(File.uploaded_via, func.count(), func.coalesce(func.sum(File.size), 0))
+            .where(File.published.is_(True))
+            .group_by(File.uploaded_via)
+        ).all()
+        sessions = s.execute(
+            select(FileUploadSession.mechanism, FileUploadSession.status, func.count()).group_by(
+                FileUploadSession.mechanism, FileUploadSession.status
+            )
+        ).all()
+    lines = [
+        "# HELP pallet_published_files_total Files published, by upload path and mechanism.",
+        "# TYPE pallet_published_files_total counter",
+        *(f'pallet_published_files_total{{via="{_label(v)}"}} {n}' for v, n, _ in files),
+        "# HELP pallet_published_bytes_total Bytes published, by upload path and mechanism.",
+        "# TYPE pallet_published_bytes_total counter",
+        *(f'pallet_published_bytes_total{{via="{_label(v)}"}} {b}' for v, _, b in files),
+        "# HELP pallet_file_upload_sessions Upload 2.0 file-upload sessions by mechanism, state.",
+        "# TYPE pallet_file_upload_sessions gauge",
+        *(
+            f'pallet_file_upload_sessions{{mechanism="{_label(m)}",status="{_label(st)}"}} {n}'
+            for m, st, n in sessions
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def metrics(request: Request) -> Response:
+    body = await run_in_threadpool(render, request.app.state.services)
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+routes = [Route("/_/metrics", metrics, methods=["GET"])]
