@@ -234,11 +234,13 @@ def test_200mb_presigned_upload_moves_no_file_bytes_through_pallet(s3_index, tmp
         assert httpx.put(m["url"], content=f, headers=m["headers"], timeout=300).status_code == 200
     done = c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers)
     assert done.status_code in (201, 202), done.text
+    import time
+
+    deadline = time.monotonic() + 120
     while (
         c.get(fs["links"]["file-upload-session"], headers=headers).json()["status"] == "processing"
     ):
-        import time
-
+        assert time.monotonic() < deadline, "still processing after 120 s"
         time.sleep(0.1)
     assert (
         c.get(fs["links"]["file-upload-session"], headers=headers).json()["status"] == "completed"

@@ -25,27 +25,33 @@ from pallet.core.problems import Problem
 MAX_FILENAME = 255
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 _ARCH = r"[a-z0-9_]+"
-_PLATFORMS = [
-    re.compile(p)
-    for p in (
-        r"^any$",
-        r"^win32$",
-        r"^win_(amd64|arm64|ia64)$",
-        rf"^manylinux(1|2010|2014)_{_ARCH}$",
-        rf"^manylinux_\d+_\d+_{_ARCH}$",
-        rf"^musllinux_\d+_\d+_{_ARCH}$",
-        rf"^macosx_\d+_\d+_{_ARCH}$",
-        rf"^linux_{_ARCH}$",
-        rf"^ios_\d+_\d+_{_ARCH}$",
-        rf"^android_\d+_{_ARCH}$",
-        rf"^pyodide_\d+_\d+_{_ARCH}$",
-        rf"^emscripten_\d+_\d+_{_ARCH}$",
+_LEGACY_MANYLINUX = r"x86_64|i686|aarch64|armv7l|ppc64|ppc64le|s390x"
+_MACOS_ARCH = r"x86_64|arm64|universal2|intel|i386|ppc|ppc64|fat|fat3|fat32|fat64|universal"
+# Every platform an installer can match; anything else is a typo or an attack on a path.
+_PLATFORMS = re.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            r"any|win32|win_amd64|win_arm64|win_ia64",
+            r"manylinux1_(?:x86_64|i686)",
+            r"manylinux2010_(?:x86_64|i686)",
+            rf"manylinux2014_(?:{_LEGACY_MANYLINUX})",
+            rf"(?:many|musl)linux_\d+_\d+_{_ARCH}",
+            rf"macosx_\d+_\d+_(?:{_MACOS_ARCH})",
+            rf"linux_{_ARCH}",  # not on PyPI, but private indexes host in-house builds
+            rf"ios_\d+_\d+_{_ARCH}",
+            rf"android_\d+_{_ARCH}",
+            r"pyodide_\d+_\d+_wasm32",
+            r"emscripten_\d+_\d+_\d+_wasm32",
+        )
     )
-]
+)
 
 
 @dataclass(frozen=True)
 class DistFilename:
+    """What a filename promises; the archive's own metadata must later keep that promise."""
+
     filename: str
     project: str  # normalised
     version: Version
@@ -65,10 +71,12 @@ class DistFilename:
 
 
 def invalid(detail: str) -> Problem:
+    """One slug for every filename failure: the client must rename, whatever the reason."""
     return Problem(400, "invalid-filename", "Invalid distribution filename", detail)
 
 
 def parse_dist_filename(filename: str) -> DistFilename:
+    """Parse and police a filename before anything is stored under it (it becomes a URL path)."""
     if not filename:
         raise invalid("The filename is empty.")
     if len(filename) > MAX_FILENAME:
@@ -104,9 +112,13 @@ def _wheel(filename: str) -> DistFilename:
     except (InvalidWheelFilename, ValueError) as exc:
         raise invalid(f"{filename!r} is not a valid wheel filename: {exc}") from None
     _check_name_part(filename, filename.split("-", 1)[0], name)
-    bad = sorted({t.platform for t in tags if not any(p.match(t.platform) for p in _PLATFORMS)})
+    bad = sorted({t.platform for t in tags if not _PLATFORMS.fullmatch(t.platform)})
     if bad:
-        raise invalid(f"Unknown platform tag(s): {', '.join(bad)}.")
+        raise invalid(
+            f"Unknown platform tag(s) {', '.join(bad)}; use a tag installers recognise (any, "
+            "win_*, manylinux*, musllinux_*, macosx_*, linux_*, ios_*, android_*, pyodide_*, "
+            "emscripten_*)."
+        )
     pythons = []
     for tag in filename[:-4].split("-")[-3].split("."):
         if tag not in pythons:

@@ -41,22 +41,27 @@ def _invalid_metadata(errors: list[ProblemError], detail: str) -> Problem:
 
 
 def parse_core_metadata(raw: bytes) -> Metadata:
+    """Validate the file's own METADATA / PKG-INFO: it, not the form, is what installers read."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _invalid_metadata([], "The metadata file is not UTF-8.") from None
+        raise _invalid_metadata([], "The metadata file is not UTF-8; rebuild it.") from None
     try:
         return Metadata.from_email(text, validate=True)
     except ExceptionGroup as group:
         errors = [
             ProblemError(getattr(exc, "field", "metadata"), str(exc)) for exc in group.exceptions
         ]
-        raise _invalid_metadata(errors, "The distribution's own metadata is invalid.") from None
+        summary = "; ".join(e.message for e in errors[:3]) + ("; ..." if len(errors) > 3 else "")
+        raise _invalid_metadata(
+            errors, f"The distribution's own metadata is invalid ({summary}); fix and rebuild."
+        ) from None
     except (InvalidMetadata, ValueError) as exc:
         raise _invalid_metadata([ProblemError("metadata", str(exc))], str(exc)) from None
 
 
 def check_file_matches(meta: Metadata, dist: DistFilename, *, allow_local_versions: bool) -> None:
+    """The filename decides where a file is listed, so it must say what the metadata says."""
     if canonicalize_name(meta.name) != dist.project:
         raise Problem(
             400,
@@ -89,6 +94,8 @@ def check_file_matches(meta: Metadata, dist: DistFilename, *, allow_local_versio
 
 @dataclass(frozen=True)
 class UploadForm:
+    """The legacy form's claims, checked only for shape here; the file is the authority."""
+
     name: str
     version: str
     filetype: str
@@ -105,6 +112,7 @@ def _form_error(detail: str, source: str) -> Problem:
 
 
 def parse_upload_form(fields: Mapping[str, list[str]]) -> UploadForm:
+    """Read the twine/uv form; a field sent twice is refused rather than guessed at."""
     for key in _SINGLE:
         if len(fields.get(key, [])) > 1:
             raise _form_error(f"Field {key!r} was sent more than once.", key)
@@ -151,6 +159,7 @@ def parse_upload_form(fields: Mapping[str, list[str]]) -> UploadForm:
 
 
 def check_form_matches(form: UploadForm, meta: Metadata, dist: DistFilename) -> None:
+    """A client that claims another project or version is confused; say so instead of guessing."""
     if canonicalize_name(form.name) != dist.project:
         raise Problem(
             400,
@@ -180,7 +189,7 @@ def _str(value: Any) -> str | None:
 
 
 def project_info(meta: Metadata) -> dict[str, Any]:
-    """The JSON API's ``info`` keys, JSON-serialisable."""
+    """The JSON API's ``info`` keys, JSON-serialisable, stored once so reads never re-parse."""
     return {
         "name": meta.name,
         "version": str(meta.version),

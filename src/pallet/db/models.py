@@ -87,7 +87,7 @@ class File(Base):
     metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attestations: Mapped[list | None] = mapped_column(JSON, nullable=True)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
-    uploaded_via: Mapped[str] = mapped_column(String(40), default="legacy")
+    uploaded_via: Mapped[str] = mapped_column(String(100), default="legacy")
 
     release: Mapped[Release] = relationship(back_populates="files")
 

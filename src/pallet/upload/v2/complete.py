@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from pallet.upload.v2.routes import Ctx
 
 _background: set[asyncio.Task] = set()
+log = logging.getLogger("pallet.upload")
 
 
 def _verify(svc: Services, fs: FileUploadSession) -> dict:
@@ -131,6 +133,18 @@ def _run(svc: Services, ctx: Ctx, deferred: bool) -> tuple[dict, Problem | None]
     except Problem as problem:
         if with_file.staged_key:
             svc.store.delete(with_file.staged_key)
+        return _finish(svc, ctx, bad_event, None, problem), problem
+    except Exception:
+        if not deferred:
+            raise  # the file stays pending: the client may simply complete again
+        # A background failure must not leave the file `processing` forever.
+        log.exception("verifying %s failed", with_file.filename)
+        problem = Problem(
+            503,
+            "verification-failed",
+            "Verification failed",
+            "The server could not verify the file; delete it and upload again.",
+        )
         return _finish(svc, ctx, bad_event, None, problem), problem
     return _finish(svc, ctx, ok_event, facts, None), None
 
