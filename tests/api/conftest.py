@@ -49,14 +49,16 @@ def make_index(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Inde
         settings = Settings(data_dir=data, database_url=database_url, **overrides).resolved()
         services = Services.from_settings(settings)
         upgrade(services.engine)
-        client = TestClient(create_app(services=services))
+        # Entered, so one event loop lives as long as the app (as in a real server): background
+        # work started by a request (deferred verification, publish) keeps running after it.
+        client = TestClient(create_app(services=services)).__enter__()
         index = Index(client, services, tmp_path)
         made.append(index)
         return index
 
     yield factory
     for index in made:
-        index.client.close()
+        index.client.__exit__(None, None, None)
         index.services.close()
 
 

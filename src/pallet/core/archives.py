@@ -18,7 +18,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -70,20 +70,12 @@ def _too_big(what: str, limits: ArchiveLimits) -> Problem:
 
 
 def _is_unsafe_name(name: str) -> bool:
+    """Names an unpacker could write outside its target, or that differ between systems."""
     if not name or "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
         return True
     if name.startswith("/") or _DRIVE.match(name):
         return True
     return ".." in name.split("/")
-
-
-@contextlib.contextmanager
-def _opened(source: Path | BinaryIO) -> Iterator[BinaryIO]:
-    if isinstance(source, str | os.PathLike):
-        with open(source, "rb") as f:
-            yield f
-    else:
-        yield source
 
 
 def read_dist_metadata(
@@ -97,7 +89,8 @@ def read_dist_metadata(
     ``source`` is a local file or a seekable reader (e.g. ranged reads of an S3 object, so a
     wheel is judged without downloading it)."""
     wheel = dist.packagetype == "bdist_wheel"
-    with _opened(source) as f:
+    local = isinstance(source, str | os.PathLike)
+    with open(source, "rb") if local else contextlib.nullcontext(source) as f:
         if size is None:
             size = f.seek(0, io.SEEK_END)
         try:
