@@ -464,7 +464,13 @@ def test_too_many_sdist_members(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"not gzip at all" * 10, gzip.compress(b"not a tar file" * 100), gzip.compress(b"")],
+    [
+        b"",
+        b"not gzip at all" * 10,
+        gzip.compress(b"not a tar file" * 100, mtime=0),
+        gzip.compress(b"", mtime=0),
+    ],
+    ids=["empty", "not-gzip", "gzip-not-tar", "empty-gzip"],
 )
 def test_not_a_tar_gz(tmp_path, content):
     fake = tmp_path / f"{STEM}.tar.gz"
