@@ -17,55 +17,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+# Health checks must never leave the machine, whatever *_proxy the caller's shell exports.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr so stdout stays the tables alone."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """A SIGTERM to the benchmark unwinds through ``finally`` blocks, so no server is left over."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         return s.getsockname()[1]
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
+def ensure_tool(name: str, debian_package: str | None = None) -> str:
+    """The path of ``name``; as root, apt-get installs it first (refreshing the lists if needed)."""
+    found = shutil.which(name)
     if found:
         return found
+    package = debian_package or name
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], **quiet, check=False)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet, check=False)
-    found = shutil.which("wrk")
+        log(f"{name} missing: apt-get install -y {package}")
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "timeout": 600}
+        try:
+            if subprocess.run(["apt-get", "install", "-y", "-qq", package], **quiet).returncode:
+                subprocess.run(["apt-get", "update", "-qq"], **quiet, check=False)
+                subprocess.run(["apt-get", "install", "-y", "-qq", package], **quiet, check=False)
+        except subprocess.TimeoutExpired:
+            pass
+    found = shutil.which(name)
     if not found:
-        sys.exit("wrk is needed (Debian package 'wrk'); install it and run again")
+        sys.exit(
+            f"{name} is needed (Debian package '{package}'): install it, or run as root so this "
+            "script can apt-get it, and run again"
+        )
     return found
 
 
-@dataclass
-class Proc:
-    name: str
-    process: subprocess.Popen
-    log: Path
+def ensure_wrk() -> str:
+    return ensure_tool("wrk")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
 
-    def rss_kb(self) -> int:
-        """Resident memory of the server and all its children (uvicorn workers)."""
-        total = 0
-        for pid in [self.process.pid, *_children(self.process.pid)]:
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    m = re.search(r"VmRSS:\s+(\d+)", f.read())
-                total += int(m.group(1)) if m else 0
-            except OSError:
-                continue
-        return total
+def _start_time(pid: int) -> str | None:
+    """The kernel's start tick of ``pid``: with the pid it names one process, never a reused pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def _children(pid: int) -> list[int]:
@@ -79,6 +85,53 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _rss_kb(pid: int) -> int:
+    try:
+        m = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return 0
+    return int(m.group(1)) if m else 0
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def pids(self) -> list[int]:
+        return [self.process.pid, *_children(self.process.pid)]
+
+    def stop(self) -> None:
+        """SIGTERM the server, then any worker that outlived it, each by its own pid."""
+        family = {pid: _start_time(pid) for pid in _children(self.process.pid)}
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            alive = [p for p, t in family.items() if t is not None and _start_time(p) == t]
+            for pid in alive:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 10
+            while alive and time.monotonic() < deadline:
+                alive = [p for p in alive if _start_time(p) == family[p]]
+                time.sleep(0.1)
+            if not alive:
+                return
+
+    def rss_kb(self) -> tuple[int, int]:
+        """Resident memory of the server and all its children: (sum, largest single process)."""
+        sizes = [_rss_kb(pid) for pid in self.pids()]
+        return sum(sizes), max(sizes, default=0)
+
+
 def start(
     name: str,
     cmd: list[str],
@@ -87,37 +140,142 @@ def start(
     timeout: float = 120,
     env: dict[str, str] | None = None,
 ) -> Proc:
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
+    """Run ``cmd`` (its output in ``workdir/<name>.log``) until ``health_url`` answers."""
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as out:
+        # A session of its own: a Ctrl-C in the terminal reaches only us, and we stop the server.
         process = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True, env=env
         )
-    proc = Proc(name, process, log)
+    proc = Proc(name, process, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited early:\n{log.read_text()[-2000:]}")
+            raise RuntimeError(f"{name} exited early:\n{log_path.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(health_url, timeout=2) as r:  # noqa: S310 - loopback
+            with _LOOPBACK.open(health_url, timeout=2) as r:
                 if r.status < 500:
                     return proc
         except OSError:
             pass
         time.sleep(0.2)
     proc.stop()
-    raise RuntimeError(f"{name} not ready after {timeout}s:\n{log.read_text()[-2000:]}")
+    raise RuntimeError(f"{name} not ready after {timeout:.0f}s:\n{log_path.read_text()[-2000:]}")
+
+
+def start_pallet(
+    workdir: Path, data: Path, *, workers: int = 2, database_url: str | None = None
+) -> tuple[Proc, str]:
+    """Pallet as deployed: ``pallet serve`` (uvicorn), no access log, migrations applied at start."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    cmd = [
+        str(BIN / "pallet"),
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+    ]
+    if database_url:
+        cmd += ["--database-url", database_url]
+    return start("pallet", cmd, workdir, f"{base}/_/health"), base
+
+
+def pallet_token(data: Path, database_url: str | None = None) -> str:
+    cmd = [str(BIN / "pallet"), "token", "create", "--data-dir", str(data), "--scope", "upload"]
+    if database_url:
+        cmd += ["--database-url", database_url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
+    return out.strip().splitlines()[-1]
+
+
+def start_pypiserver(workdir: Path, packages: Path, *, workers: int = 2) -> tuple[Proc, str]:
+    """pypiserver as its docs deploy it for load: under gunicorn (here with as many workers as
+    Pallet), the cached-dir backend, sha256 links, no authentication, no fallback to pypi.org."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    gunicorn = BIN / "gunicorn"
+    if not gunicorn.exists():
+        raise RuntimeError("gunicorn is missing from the venv (pip install -e '.[bench]')")
+    factory = (
+        f"pypiserver:app(roots=[{str(packages)!r}], authenticate=[], password_file='.', "
+        "hash_algo='sha256', backend_arg='cached-dir', disable_fallback=True)"
+    )
+    cmd = [str(gunicorn), "--workers", str(workers), "--bind", f"{HOST}:{port}"]
+    cmd += ["--timeout", "900", "--log-level", "warning"]
+    help_text = subprocess.run(
+        [str(gunicorn), "--help"], capture_output=True, text=True, timeout=60
+    ).stdout
+    if "--no-control-socket" in help_text:  # gunicorn >= 25 would otherwise share ~/.gunicorn
+        cmd.append("--no-control-socket")
+    return start("pypiserver", [*cmd, factory], workdir, f"{base}/health", timeout=300), base
+
+
+def start_devpi(workdir: Path) -> tuple[Proc, str]:
+    """A fresh devpi-server with user ``bench`` (password ``bench``) and index ``bench/dev``."""
+    import httpx
+
+    for tool in ("devpi-init", "devpi-server"):
+        if not (BIN / tool).exists():
+            raise RuntimeError(f"{tool} is missing from the venv (pip install -e '.[bench]')")
+    server_dir = workdir / "devpi"
+    subprocess.run(
+        [
+            str(BIN / "devpi-init"),
+            "--serverdir",
+            str(server_dir),
+            "--no-root-pypi",
+            "--root-passwd",
+            "root",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    cmd = [
+        str(BIN / "devpi-server"),
+        "--serverdir",
+        str(server_dir),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--max-request-body-size",
+        str(4 * 2**30),
+    ]
+    proc = start("devpi", cmd, workdir, f"{base}/+api", timeout=300)
+    try:
+        with httpx.Client(base_url=base, timeout=60, trust_env=False) as c:
+            c.put("/bench", json={"password": "bench"}).raise_for_status()
+            c.auth = ("bench", "bench")
+            c.put("/bench/dev", json={"bases": [], "volatile": True}).raise_for_status()
+    except Exception:
+        proc.stop()
+        raise
+    return proc, base
 
 
 class RssSampler:
-    """Peak RSS of a server while a measured operation runs (sampled every 50 ms)."""
+    """Peak RSS of a server while a measured operation runs (sampled every 50 ms), in kB: of all
+    its processes together and of the largest one (the worker that took the request)."""
 
     def __init__(self, proc: Proc) -> None:
-        self.proc, self.peak, self._stop = proc, 0, threading.Event()
+        self.proc, self.peak, self.peak_single = proc, 0, 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.rss_kb())
+            total, single = self.proc.rss_kb()
+            self.peak, self.peak_single = max(self.peak, total), max(self.peak_single, single)
             self._stop.wait(0.05)
 
     def __enter__(self) -> RssSampler:
@@ -136,6 +294,9 @@ class WrkResult:
     p99_ms: float
     errors: int
 
+    def rate(self) -> str:
+        return f"{self.rps:,.0f}" + (f" ({self.errors} err)" if self.errors else "")
+
 
 def wrk(
     url: str,
@@ -145,33 +306,25 @@ def wrk(
     headers: dict[str, str] | None = None,
     script: Path | None = None,
 ) -> WrkResult:
-    cmd = [
-        ensure_wrk(),
-        "-t",
-        str(min(2, connections)),
-        "-c",
-        str(connections),
-        "-d",
-        f"{seconds}s",
-        "--latency",
-        "--timeout",
-        "10s",
-    ]
+    cmd = [ensure_wrk(), "-t", str(min(2, connections)), "-c", str(connections)]
+    cmd += ["-d", f"{seconds}s", "--latency", "--timeout", "10s"]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
     if script:
         cmd += ["-s", str(script)]
-    out = subprocess.run(
-        cmd + [url], capture_output=True, text=True, timeout=seconds + 60, check=True
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    done = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60)
+    out = done.stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if done.returncode or not found:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or out}")
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", out))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return WrkResult(rps, _latency(out, "50%"), _latency(out, "99%"), errors)
+    return WrkResult(float(found.group(1)), _latency(out, "50"), _latency(out, "99"), errors)
 
 
 def _latency(out: str, pct: str) -> float:
-    m = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)", out)
+    """A percentile from wrk's ``--latency`` distribution, in milliseconds."""
+    m = re.search(rf"^\s+{pct}(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
     if not m:
         return float("nan")
     value, unit = float(m.group(1)), m.group(2)
@@ -183,6 +336,7 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, metric: str, values: dict[str, str]) -> None:
         self.rows.append([metric, *(values.get(c, "-") for c in self.columns)])
@@ -192,4 +346,7 @@ class Table:
         widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(len(header))]
         print(f"\n{self.title}")
         for row in [header, ["-" * w for w in widths], *self.rows]:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        for note in self.notes:
+            print(f"  {note}")
+        sys.stdout.flush()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import BIN, Table, free_port, start, wrk  # noqa: E402
+from common import BIN, Table, free_port, start, start_devpi, wrk  # noqa: E402
 
 from pallet.db.engine import make_engine, upgrade  # noqa: E402
 from pallet.db.models import File, JournalEntry, Project, Release  # noqa: E402
@@ -236,44 +235,9 @@ def run_pypiserver(workdir: Path, projects: int, seconds: int) -> dict:
 
 
 def run_devpi(workdir: Path, projects: int, seconds: int) -> dict:
-    server_dir = workdir / "devpi"
-    subprocess.run(
-        [
-            str(BIN / "devpi-init"),
-            "--serverdir",
-            str(server_dir),
-            "--no-root-pypi",
-            "--root-passwd",
-            "root",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start(
-        "devpi",
-        [
-            str(BIN / "devpi-server"),
-            "--serverdir",
-            str(server_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        workdir,
-        f"{base}/+api",
-        timeout=300,
-    )
+    proc, base = start_devpi(workdir)
     try:
-        with httpx.Client(base_url=base, timeout=60) as c:
-            c.put("/bench", json={"password": "bench"}).raise_for_status()
-            c.auth = ("bench", "bench")
-            login = c.post("/+login", json={"user": "bench", "password": "bench"})
-            login.raise_for_status()
-            c.put("/bench/dev", json={"bases": [], "volatile": True}).raise_for_status()
+        with httpx.Client(base_url=base, timeout=60, auth=("bench", "bench")) as c:
 
             def upload(i: int) -> None:
                 for v in range(FILES_PER_PROJECT):

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import BIN, RssSampler, Table, free_port, start  # noqa: E402
+from common import BIN, RssSampler, Table, free_port, start, start_devpi  # noqa: E402
 
 from pallet.config import parse_size  # noqa: E402
 
@@ -231,44 +231,8 @@ def run_pypiserver(workdir: Path, wheels: dict[str, Path], size: int) -> dict[st
 
 
 def run_devpi(workdir: Path, wheels: dict[str, Path], size: int) -> dict[str, str]:
-    server_dir = workdir / "devpi"
-    subprocess.run(
-        [
-            str(BIN / "devpi-init"),
-            "--serverdir",
-            str(server_dir),
-            "--no-root-pypi",
-            "--root-passwd",
-            "root",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start(
-        "devpi",
-        [
-            str(BIN / "devpi-server"),
-            "--serverdir",
-            str(server_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--max-request-body-size",
-            str(4 * 2**30),
-        ],
-        workdir,
-        f"{base}/+api",
-        timeout=300,
-    )
+    proc, base = start_devpi(workdir)
     try:
-        with httpx.Client(base_url=base, timeout=60) as c:
-            c.put("/bench", json={"password": "bench"}).raise_for_status()
-            c.auth = ("bench", "bench")
-            c.put("/bench/dev", json={"bases": [], "volatile": True}).raise_for_status()
         with RssSampler(proc) as rss:
             seconds = curl_upload(
                 f"{base}/bench/dev/", wheels["legacy"], "benchlegacy", "bench:bench"

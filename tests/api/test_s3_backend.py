@@ -28,6 +28,30 @@ def s3_index(make_index, seaweedfs, monkeypatch):  # noqa: ANN001, ANN201
     return index
 
 
+def open_session(c, headers: dict, name: str, version: str) -> dict:  # noqa: ANN001
+    body = {**META, "name": name, "version": version}
+    return c.post("/upload/2.0/", content=json.dumps(body), headers=headers).json()
+
+
+def start_file(
+    c,
+    headers: dict,
+    session: dict,
+    filename: str,
+    size: int,
+    sha256: str,  # noqa: ANN001, ANN201
+    mechanism: str,
+):
+    body = {
+        **META,
+        "filename": filename,
+        "size": size,
+        "hashes": {"sha256": sha256},
+        "mechanism": mechanism,
+    }
+    return c.post(session["links"]["upload"], headers=headers, content=json.dumps(body)).json()
+
+
 def test_legacy_upload_and_download_on_s3(s3_index, tmp_path):
     token = s3_index.token()
     wheel = make_wheel(tmp_path, "cloudy", "1.0")
@@ -67,26 +91,12 @@ def test_upload_2_0_http_post_bytes_on_s3(s3_index, tmp_path):
     token = s3_index.token()
     c = s3_index.client
     headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
-    s = c.post(
-        "/upload/2.0/",
-        content=json.dumps({**META, "name": "stratus", "version": "2.0"}),
-        headers=headers,
-    ).json()
+    s = open_session(c, headers, "stratus", "2.0")
     wheel = make_wheel(tmp_path, "stratus", "2.0")
     data = wheel.read_bytes()
-    fs = c.post(
-        s["links"]["upload"],
-        headers=headers,
-        content=json.dumps(
-            {
-                **META,
-                "filename": wheel.name,
-                "size": len(data),
-                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
-                "mechanism": "http-post-bytes",
-            }
-        ),
-    ).json()
+    fs = start_file(
+        c, headers, s, wheel.name, len(data), hashlib.sha256(data).hexdigest(), "http-post-bytes"
+    )
     sent = c.post(
         fs["mechanism"]["file_url"],
         content=data,
@@ -114,27 +124,19 @@ def test_presigned_put_goes_straight_to_the_bucket(s3_index, tmp_path):
     token = s3_index.token()
     c = s3_index.client
     headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
-    s = c.post(
-        "/upload/2.0/",
-        content=json.dumps({**META, "name": "cirrus", "version": "1.0"}),
-        headers=headers,
-    ).json()
+    s = open_session(c, headers, "cirrus", "1.0")
     assert s["mechanisms"][0] == "vnd-pallet-presigned-put"
     wheel = make_wheel(tmp_path, "cirrus", "1.0")
     data = wheel.read_bytes()
-    fs = c.post(
-        s["links"]["upload"],
-        headers=headers,
-        content=json.dumps(
-            {
-                **META,
-                "filename": wheel.name,
-                "size": len(data),
-                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
-                "mechanism": "vnd-pallet-presigned-put",
-            }
-        ),
-    ).json()
+    fs = start_file(
+        c,
+        headers,
+        s,
+        wheel.name,
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        "vnd-pallet-presigned-put",
+    )
     m = fs["mechanism"]
     assert m["url"].startswith(s3_index.services.store.client.meta.endpoint_url)
     assert "X-Amz-Signature" in m["url"]
@@ -211,24 +213,8 @@ def test_200mb_presigned_upload_moves_no_file_bytes_through_pallet(s3_index, tmp
     token = s3_index.token()
     c = s3_index.client
     headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
-    s = c.post(
-        "/upload/2.0/",
-        content=json.dumps({**META, "name": "nimbus", "version": "1.0"}),
-        headers=headers,
-    ).json()
-    fs = c.post(
-        s["links"]["upload"],
-        headers=headers,
-        content=json.dumps(
-            {
-                **META,
-                "filename": wheel.name,
-                "size": size,
-                "hashes": {"sha256": sha.hexdigest()},
-                "mechanism": "vnd-pallet-presigned-put",
-            }
-        ),
-    ).json()
+    s = open_session(c, headers, "nimbus", "1.0")
+    fs = start_file(c, headers, s, wheel.name, size, sha.hexdigest(), "vnd-pallet-presigned-put")
     m = fs["mechanism"]
     with wheel.open("rb") as f:
         assert httpx.put(m["url"], content=f, headers=m["headers"], timeout=300).status_code == 200
@@ -291,26 +277,18 @@ def test_multipart_presigned_on_s3(s3_index, tmp_path):
     token = s3_index.token()
     c = s3_index.client
     headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
-    s = c.post(
-        "/upload/2.0/",
-        content=json.dumps({**META, "name": "storm", "version": "1.0"}),
-        headers=headers,
-    ).json()
+    s = open_session(c, headers, "storm", "1.0")
     wheel = big_wheel(tmp_path, "storm", 20 * 2**20)
     data = wheel.read_bytes()
-    fs = c.post(
-        s["links"]["upload"],
-        headers=headers,
-        content=json.dumps(
-            {
-                **META,
-                "filename": wheel.name,
-                "size": len(data),
-                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
-                "mechanism": "vnd-pallet-s3multipart-presigned",
-            }
-        ),
-    ).json()
+    fs = start_file(
+        c,
+        headers,
+        s,
+        wheel.name,
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        "vnd-pallet-s3multipart-presigned",
+    )
     m = fs["mechanism"]
     assert len(m["parts"]) == 2 and m["parts"][0]["url"].startswith(seaweed_endpoint(s3_index))
     first = m["parts"][0]
@@ -337,25 +315,17 @@ def test_canceled_multipart_upload_is_aborted(s3_index, tmp_path):
 
     c = s3_index.client
     headers = {"Authorization": f"Bearer {s3_index.token()}", "Content-Type": V2, "Accept": V2}
-    s = c.post(
-        "/upload/2.0/",
-        content=json.dumps({**META, "name": "gust", "version": "1.0"}),
-        headers=headers,
-    ).json()
+    s = open_session(c, headers, "gust", "1.0")
     wheel = big_wheel(tmp_path, "gust", 1024)
     data = wheel.read_bytes()
-    c.post(
-        s["links"]["upload"],
-        headers=headers,
-        content=json.dumps(
-            {
-                **META,
-                "filename": wheel.name,
-                "size": len(data),
-                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
-                "mechanism": "vnd-pallet-s3multipart-presigned",
-            }
-        ),
+    start_file(
+        c,
+        headers,
+        s,
+        wheel.name,
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        "vnd-pallet-s3multipart-presigned",
     )
     client = s3_index.services.store.client
     assert client.list_multipart_uploads(Bucket=s3_index.bucket).get("Uploads")

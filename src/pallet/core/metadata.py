@@ -158,8 +158,8 @@ def parse_upload_form(fields: Mapping[str, list[str]]) -> UploadForm:
     )
 
 
-def check_form_matches(form: UploadForm, meta: Metadata, dist: DistFilename) -> None:
-    """A client that claims another project or version is confused; say so instead of guessing."""
+def check_form_names_file(form: UploadForm, dist: DistFilename) -> None:
+    """The form's project must be the filename's (checked before any byte is looked at)."""
     if canonicalize_name(form.name) != dist.project:
         raise Problem(
             400,
@@ -167,6 +167,11 @@ def check_form_matches(form: UploadForm, meta: Metadata, dist: DistFilename) -> 
             "Project name mismatch",
             f"The form names {form.name!r} but the file is for {dist.project!r}.",
         )
+
+
+def check_form_matches(form: UploadForm, meta: Metadata, dist: DistFilename) -> None:
+    """A client that claims another project or version is confused; say so instead of guessing."""
+    check_form_names_file(form, dist)
     try:
         version = Version(form.version)
     except InvalidVersion:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -23,7 +22,12 @@ from starlette.routing import Route
 from pallet.auth.guard import require_uploader
 from pallet.auth.tokens import Principal
 from pallet.core.filenames import DistFilename, parse_dist_filename
-from pallet.core.metadata import UploadForm, check_form_matches, parse_upload_form
+from pallet.core.metadata import (
+    UploadForm,
+    check_form_matches,
+    check_form_names_file,
+    parse_upload_form,
+)
 from pallet.core.problems import Problem, bad_request
 from pallet.db.models import File
 from pallet.db.session import read_session
@@ -62,13 +66,7 @@ def _parse(fields: dict[str, list[str]], principal: Principal) -> tuple[UploadFo
         raise bad_request("invalid-form", "Filename required", "Send exactly one 'filename'.")
     dist = parse_dist_filename(names[0])
     form = parse_upload_form(fields)
-    if canonicalize_name(form.name) != dist.project:
-        raise Problem(
-            400,
-            "name-mismatch",
-            "Project name mismatch",
-            f"The form names {form.name!r} but the file is for {dist.project!r}.",
-        )
+    check_form_names_file(form, dist)
     if not principal.can_upload(dist.project):
         raise forbidden(dist.project)
     if "sha256" not in form.digests:
