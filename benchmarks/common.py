@@ -166,7 +166,7 @@ def start(
 def start_pallet(
     workdir: Path, data: Path, *, workers: int = 2, database_url: str | None = None
 ) -> tuple[Proc, str]:
-    """Pallet as deployed: ``pallet serve`` (uvicorn), no access log, migrations applied at start."""
+    """Pallet as deployed: `pallet serve` (uvicorn workers), no access log, migrating at start."""
     port = free_port()
     base = f"http://{HOST}:{port}"
     cmd = [
@@ -195,9 +195,12 @@ def pallet_token(data: Path, database_url: str | None = None) -> str:
     return out.strip().splitlines()[-1]
 
 
-def start_pypiserver(workdir: Path, packages: Path, *, workers: int = 2) -> tuple[Proc, str]:
+def start_pypiserver(
+    workdir: Path, packages: Path, *, workers: int = 2, hash_algo: str | None = "sha256"
+) -> tuple[Proc, str]:
     """pypiserver as its docs deploy it for load: under gunicorn (here with as many workers as
-    Pallet), the cached-dir backend, sha256 links, no authentication, no fallback to pypi.org."""
+    Pallet), the cached-dir backend, no authentication, no fallback to pypi.org; links carry
+    ``#sha256=`` (its default) unless ``hash_algo`` is None."""
     port = free_port()
     base = f"http://{HOST}:{port}"
     gunicorn = BIN / "gunicorn"
@@ -205,7 +208,7 @@ def start_pypiserver(workdir: Path, packages: Path, *, workers: int = 2) -> tupl
         raise RuntimeError("gunicorn is missing from the venv (pip install -e '.[bench]')")
     factory = (
         f"pypiserver:app(roots=[{str(packages)!r}], authenticate=[], password_file='.', "
-        "hash_algo='sha256', backend_arg='cached-dir', disable_fallback=True)"
+        f"hash_algo={hash_algo!r}, backend_arg='cached-dir', disable_fallback=True)"
     )
     cmd = [str(gunicorn), "--workers", str(workers), "--bind", f"{HOST}:{port}"]
     cmd += ["--timeout", "900", "--log-level", "warning"]
@@ -217,27 +220,16 @@ def start_pypiserver(workdir: Path, packages: Path, *, workers: int = 2) -> tupl
     return start("pypiserver", [*cmd, factory], workdir, f"{base}/health", timeout=300), base
 
 
-def start_devpi(workdir: Path) -> tuple[Proc, str]:
-    """A fresh devpi-server with user ``bench`` (password ``bench``) and index ``bench/dev``."""
-    import httpx
-
+def init_devpi(server_dir: Path) -> None:
+    """An empty devpi-server state (no root/pypi mirror: nothing may leave the machine)."""
     for tool in ("devpi-init", "devpi-server"):
         if not (BIN / tool).exists():
             raise RuntimeError(f"{tool} is missing from the venv (pip install -e '.[bench]')")
-    server_dir = workdir / "devpi"
-    subprocess.run(
-        [
-            str(BIN / "devpi-init"),
-            "--serverdir",
-            str(server_dir),
-            "--no-root-pypi",
-            "--root-passwd",
-            "root",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    cmd = [str(BIN / "devpi-init"), "--serverdir", str(server_dir), "--no-root-pypi"]
+    subprocess.run([*cmd, "--root-passwd", "root"], check=True, capture_output=True, timeout=300)
+
+
+def serve_devpi(workdir: Path, server_dir: Path) -> tuple[Proc, str]:
     port = free_port()
     base = f"http://{HOST}:{port}"
     cmd = [
@@ -251,7 +243,16 @@ def start_devpi(workdir: Path) -> tuple[Proc, str]:
         "--max-request-body-size",
         str(4 * 2**30),
     ]
-    proc = start("devpi", cmd, workdir, f"{base}/+api", timeout=300)
+    return start("devpi", cmd, workdir, f"{base}/+api", timeout=300), base
+
+
+def start_devpi(workdir: Path) -> tuple[Proc, str]:
+    """A fresh devpi-server with user ``bench`` (password ``bench``) and index ``bench/dev``."""
+    import httpx
+
+    server_dir = workdir / "devpi"
+    init_devpi(server_dir)
+    proc, base = serve_devpi(workdir, server_dir)
     try:
         with httpx.Client(base_url=base, timeout=60, trust_env=False) as c:
             c.put("/bench", json={"password": "bench"}).raise_for_status()
