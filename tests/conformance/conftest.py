@@ -199,3 +199,22 @@ def release(target: Target, tmp_path: Path) -> Release:
 def pallet_only(target: Target) -> None:
     if target.server is None:
         pytest.skip("Pallet-specific behaviour")
+
+
+def legacy_upload(target: Target, name: str, version: str, wheel: Path) -> httpx.Response:
+    """The same wheel through the legacy API, as a concurrent twine would send it."""
+    assert target.server is not None
+    return httpx.post(
+        target.server.upload_url,
+        auth=("__token__", target.token),
+        data={
+            ":action": "file_upload",
+            "protocol_version": "1",
+            "name": name,
+            "version": version,
+            "filetype": "bdist_wheel",
+            "pyversion": "py3",
+        },
+        files={"content": (wheel.name, wheel.read_bytes())},
+        timeout=60,
+    )

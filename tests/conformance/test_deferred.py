@@ -3,10 +3,9 @@ filename reservation a deferred publish holds. Pallet-only server switches slow 
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from tests.conformance.conftest import Release, Target, pallet_only
+from tests.conformance.conftest import Release, Target, legacy_upload, pallet_only
 from tests.conformance.test_publish import index_files
 from tests.conformance.test_sessions import assert_problem
 
@@ -48,19 +47,7 @@ def test_deferred_publish_reserves_filenames_then_publishes(release: Release, ta
     assert r.headers["location"] == release.session["links"]["session"]
     assert release.status()["status"] == "processing"
     assert_problem(release.client.delete(release.session["links"]["session"]), 409)
-    legacy = httpx.post(
-        target.server.upload_url,  # type: ignore[union-attr]
-        auth=("__token__", target.token),
-        data={
-            ":action": "file_upload",
-            "protocol_version": "1",
-            "name": release.name,
-            "version": "1.0",
-            "filetype": "bdist_wheel",
-            "pyversion": "py3",
-        },
-        files={"content": (wheel.name, wheel.read_bytes())},
-    )
+    legacy = legacy_upload(target, release.name, "1.0", wheel)
     assert legacy.status_code == 409, legacy.text  # reserved by the in-flight publish
     assert wheel.name not in (index_files(target, release.name) or [])  # invisible meanwhile
     assert release.wait_session()["status"] == "published"

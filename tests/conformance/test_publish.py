@@ -8,7 +8,7 @@ import subprocess
 
 import httpx
 
-from tests.conformance.conftest import Release, Target, pallet_only, unique_name
+from tests.conformance.conftest import Release, Target, legacy_upload, pallet_only, unique_name
 from tests.conformance.test_sessions import assert_problem
 from tests.e2e.support import client_env, make_venv, tool
 
@@ -114,19 +114,7 @@ def test_must_open_session_reserves_nothing_then_publish_conflict_is_409(
     release.open()
     wheel = release.wheel()
     release.upload(wheel)
-    legacy = httpx.post(
-        target.server.upload_url,  # type: ignore[union-attr]
-        auth=("__token__", target.token),
-        data={
-            ":action": "file_upload",
-            "protocol_version": "1",
-            "name": release.name,
-            "version": "1.0",
-            "filetype": "bdist_wheel",
-            "pyversion": "py3",
-        },
-        files={"content": (wheel.name, wheel.read_bytes())},
-    )
+    legacy = legacy_upload(target, release.name, "1.0", wheel)
     assert legacy.status_code == 200, legacy.text
     body = assert_problem(release.publish(), 409)
     assert f"files/{wheel.name}" in [e["source"] for e in body["errors"]]
@@ -147,20 +135,7 @@ def test_concurrent_legacy_upload_and_publish_exactly_one_wins(release: Release,
         rel.upload(wheel)
 
         def legacy(wheel=wheel, version=version) -> int:  # noqa: ANN001
-            return httpx.post(
-                target.server.upload_url,  # type: ignore[union-attr]
-                auth=("__token__", target.token),
-                data={
-                    ":action": "file_upload",
-                    "protocol_version": "1",
-                    "name": release.name,
-                    "version": version,
-                    "filetype": "bdist_wheel",
-                    "pyversion": "py3",
-                },
-                files={"content": (wheel.name, wheel.read_bytes())},
-                timeout=60,
-            ).status_code
+            return legacy_upload(target, release.name, version, wheel).status_code
 
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             a = pool.submit(rel.publish)
