@@ -9,11 +9,12 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pallet import __version__, http, metrics
+from pallet import __version__, discovery, faults, http, metrics
 from pallet.config import Settings
 from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
@@ -63,6 +64,14 @@ async def home(request: Request) -> Response:
     )
 
 
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Only the test hook for now; an invalid ``inject_503`` SPEC fails here, at startup."""
+    if not settings.inject_503:
+        return []
+    spec = faults.parse_spec(settings.inject_503)
+    return [Middleware(faults.FaultInjection, faults=spec, upload_root=settings.upload_root)]
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     services = services or Services.from_settings(settings or Settings.from_env())
 
@@ -90,6 +99,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *signed.routes,
             *upload2.routes(services.settings.upload_root),
             *direct.routes,
+            *discovery.routes,
             *legacy.routes,
         ],
         exception_handlers={
@@ -97,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             HTTPException: http.handle_http_exception,
             Exception: http.handle_unexpected,
         },
+        middleware=_middleware(services.settings),
         lifespan=lifespan,
     )
     app.state.services = services

@@ -53,6 +53,9 @@ class Settings:
     #: Test hook: seconds every deferred (202) task waits before working, so tests can observe
     #: the ``processing`` state. Always 0 in production.
     processing_delay: float = 0.0
+    #: Test hook, never for production: ``METHOD:REGEX,...``; the first request matching each
+    #: item is answered 503 without reaching the endpoint (see pallet.faults). Empty = off.
+    inject_503: str = ""
 
     @property
     def tmp_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""``pallet`` command line: serve, token, yank/unyank, db."""
+"""``pallet`` command line: serve, publish/session, token, yank/unyank, db, gc."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pallet import __version__
-from pallet.cli import db, gc, serve, token, yank
+from pallet.cli import db, gc, publish, serve, token, yank
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pallet", description="Pallet package index")
     parser.add_argument("--version", action="version", version=f"pallet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, token, yank, db, gc):
+    for module in (serve, publish, token, yank, db, gc):
         module.register(sub, _common)
     return parser
 

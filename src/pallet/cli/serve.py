@@ -43,6 +43,7 @@ def register(sub, common) -> None:  # noqa: ANN001
     g.add_argument("--gc-interval", type=int, help="seconds between in-server sweeps (300)")
     g.add_argument("--presign-ttl", type=int, help="seconds pre-signed upload URLs live (900)")
     g.add_argument("--processing-delay", type=float, help=argparse.SUPPRESS)  # test hook
+    g.add_argument("--inject-503", help=argparse.SUPPRESS)  # test hook: see pallet.faults
     p.set_defaults(func=run)
 
 
@@ -67,8 +68,16 @@ def run(args: argparse.Namespace) -> int:
         else None,
         gc_interval=args.gc_interval,
         processing_delay=args.processing_delay,
+        inject_503=args.inject_503,
         presign_ttl=args.presign_ttl,
     )
+    if settings.inject_503:  # fail here in one line, not in every worker as it starts
+        from pallet.faults import parse_spec
+
+        try:
+            parse_spec(settings.inject_503)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrated_engine(settings).dispose()
     base = f"http://{settings.host}:{settings.port}"

@@ -1,0 +1,133 @@
+"""The distributions a user points ``pallet publish`` at: found, checked, hashed, grouped.
+
+Name, version and metadata come from each file itself (wheel METADATA, sdist PKG-INFO), read
+with the same hardened archive reader the server uses, so a dist the index would refuse is
+caught before a single byte is sent.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.metadata import RawMetadata, parse_email
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from pallet.core.archives import read_dist_metadata
+from pallet.core.filenames import DistFilename, parse_dist_filename
+from pallet.core.problems import Problem
+
+CHUNK = 1 << 20
+
+
+class DistError(Exception):
+    """A local file that cannot be published; the message says which file and why."""
+
+
+@dataclass
+class Dist:
+    path: Path
+    dist: DistFilename
+    metadata: RawMetadata
+    size: int
+    hashes: dict[str, str] = field(default_factory=dict)
+    attestations: list[Path] = field(default_factory=list)
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def name(self) -> str:
+        """The project name as its metadata spells it (the session's display name)."""
+        return str(self.metadata.get("name") or self.dist.project)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version") or self.dist.version)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """One publishing session per (normalised name, version), as PEP 694 recommends."""
+        return canonicalize_name(self.name), str(self.dist.version)
+
+    def hash_file(self, on_bytes: Callable[[int], Any] | None = None) -> dict[str, str]:
+        """sha256, blake2b (PEP 694 accepts the plain hashlib name) and blake2b-256 (what the
+        legacy form calls ``blake2_256_digest``), in one pass."""
+        digests = {
+            "sha256": hashlib.sha256(),
+            "blake2b": hashlib.blake2b(),
+            "blake2_256": hashlib.blake2b(digest_size=32),
+        }
+        with self.path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                for h in digests.values():
+                    h.update(chunk)
+                if on_bytes:
+                    on_bytes(len(chunk))
+        self.hashes = {k: h.hexdigest() for k, h in digests.items()}
+        return self.hashes
+
+
+def expand(patterns: Iterable[str]) -> list[Path]:
+    """Globs (``dist/*``) as well as plain paths; signatures and attestations are skipped, and
+    every match must be a file we can publish."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise DistError(f"{pattern}: no file matches")
+        for match in matches:
+            path = Path(match)
+            if path.name.endswith((".asc", ".attestation", ".publish.attestation", ".sig")):
+                continue
+            if path.is_dir():
+                raise DistError(f"{path}: is a directory (did you mean {path}/*?)")
+            if not path.is_file():
+                raise DistError(f"{path}: no such file")
+            if path not in paths:
+                paths.append(path)
+    if not paths:
+        raise DistError("no distributions to publish")
+    return paths
+
+
+def inspect(path: Path) -> Dist:
+    """Read one distribution's filename and own metadata; refuse what no index would accept."""
+    try:
+        dist = parse_dist_filename(path.name)
+        raw = read_dist_metadata(path, dist)
+    except Problem as exc:
+        raise DistError(f"{path.name}: {exc.detail or exc.title}") from None
+    metadata, _unparsed = parse_email(raw.decode("utf-8", "replace"))
+    name, version = metadata.get("name"), metadata.get("version")
+    if not name or canonicalize_name(name) != dist.project:
+        raise DistError(f"{path.name}: its metadata names project {name!r}")
+    try:
+        same_version = Version(version or "") == dist.version
+    except InvalidVersion:
+        same_version = False
+    if not same_version:
+        raise DistError(f"{path.name}: its metadata says version {version!r}")
+    return Dist(path, dist, metadata, path.stat().st_size, attestations=attestations_for(path))
+
+
+def attestations_for(path: Path) -> list[Path]:
+    """PEP 740 attestations written next to a dist as ``<dist>.<anything>.attestation``
+    (``.publish.attestation`` is what pypa's publish action writes)."""
+    return sorted(path.parent.glob(glob.escape(path.name) + ".*attestation"))
+
+
+def group(dists: Iterable[Dist]) -> dict[tuple[str, str], list[Dist]]:
+    """Files by release, wheels before sdists (the order twine and uv use)."""
+    out: dict[tuple[str, str], list[Dist]] = {}
+    for d in dists:
+        out.setdefault(d.key, []).append(d)
+    for files in out.values():
+        files.sort(key=lambda d: (d.dist.packagetype != "bdist_wheel", d.filename))
+    return out

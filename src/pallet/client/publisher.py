@@ -1,0 +1,367 @@
+"""``pallet publish`` as a library: one publishing session per release, files in parallel,
+then publish (or stop at the stage); the legacy form where the index has no Upload 2.0.
+
+>>> from pallet.client import publish
+>>> results = publish(["dist/*"], url="https://pallet.example/", token="...")
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from pallet.client import legacy, transfers
+from pallet.client.discovery import Endpoints, discover, speaks_upload2
+from pallet.client.dists import Dist
+from pallet.client.progress import PlainReporter, Reporter, human_size
+from pallet.client.sessions import FileUpload, Keepalive, PublishingSession
+from pallet.client.transport import Api, ClientError, Transport
+
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclass
+class Options:
+    protocol: str = "auto"  # "auto" (Upload 2.0, else legacy), "2.0" or "legacy"
+    mechanism: str | None = None  # force one; else the best both sides support
+    multipart_threshold: int = 64 * 2**20
+    jobs: int = 3  # files in parallel
+    part_jobs: int = 4  # multipart parts in parallel, per file
+    stage: bool = False  # stop before publishing
+    resume: bool = False  # re-attach to the open session of a release
+    skip_existing: bool = False
+    session_url: str | None = None  # finish this session instead of opening one
+    timeout: float = 3600.0  # longest wait for one processing step
+
+
+@dataclass
+class FileResult:
+    filename: str
+    size: int
+    sha256: str | None = None
+    mechanism: str | None = None
+    status: str = "pending"  # uploaded | already-staged | exists | failed | canceled
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    retryable: bool | None = None  # on failure: whether --resume may finish it
+
+
+@dataclass
+class ReleaseResult:
+    name: str
+    version: str
+    protocol: str = "2.0"
+    status: str = "pending"  # published | staged | uploaded (legacy) | failed | canceled
+    session: str | None = None
+    stage: str | None = None
+    files: list[FileResult] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("published", "staged", "uploaded")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Interrupted(Exception):
+    def __init__(self, session: PublishingSession | None) -> None:
+        super().__init__("interrupted")
+        self.session = session
+
+
+def _permanent(exc: BaseException) -> bool:
+    """A refusal that a retry or --resume cannot fix (bad file, no permission)."""
+    status = getattr(exc, "status", None)
+    return status is not None and 400 <= status < 500 and status not in (408, 409, 429)
+
+
+class Publisher:
+    def __init__(
+        self,
+        transport: Transport,
+        url: str,
+        options: Options | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.transport = transport
+        self.api = Api(transport)
+        self.url = url
+        self.options = options or Options()
+        self.reporter = reporter or PlainReporter()
+        self.cancel = threading.Event()
+        self._endpoints: Endpoints | None = None
+        self._live: list[FileUpload] = []
+        self._lock = threading.Lock()
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            if self.options.session_url:
+                self._endpoints = Endpoints(self.url, None, True)
+            else:
+                self._endpoints = discover(self.transport, self.url, self.options.protocol)
+        return self._endpoints
+
+    def publish(self, releases: dict[tuple[str, str], list[Dist]]) -> list[ReleaseResult]:
+        self.reporter.start(sum(d.size for files in releases.values() for d in files))
+        try:
+            return [self._release(files) for files in releases.values()]
+        finally:
+            self.reporter.stop()
+
+    # --- one release --------------------------------------------------------------------
+
+    def _release(self, dists: list[Dist]) -> ReleaseResult:
+        first = dists[0]
+        result = ReleaseResult(first.name, first.version)
+        result.files = [FileResult(d.filename, d.size) for d in dists]
+        if self.endpoints.upload2:
+            try:
+                return self._upload2(dists, result)
+            except ClientError as exc:
+                if result.session or speaks_upload2(exc) or not self.endpoints.legacy:
+                    raise
+                self.reporter.message(
+                    f"{self.endpoints.upload2} does not speak Upload 2.0 "
+                    f"({exc.status}); using the legacy upload API"
+                )
+                self._endpoints = Endpoints(None, self.endpoints.legacy)
+        if self.options.stage or self.options.session_url:
+            raise ClientError(
+                "staging needs an index with Upload 2.0; this one has only legacy uploads"
+            )
+        return self._legacy(dists, result)
+
+    def _open(self, first: Dist) -> PublishingSession:
+        if self.options.session_url:
+            return PublishingSession.attach(self.api, self.options.session_url)
+        assert self.endpoints.upload2
+        return PublishingSession.open(
+            self.api, self.endpoints.upload2, first.name, first.version, resume=self.options.resume
+        )
+
+    def _upload2(self, dists: list[Dist], result: ReleaseResult) -> ReleaseResult:
+        session = self._open(dists[0])
+        result.session, result.stage = session.url, session.stage
+        verb = "re-attached to" if session.files or self.options.session_url else "opened"
+        self.reporter.message(
+            f"{verb} publishing session for {result.name} {result.version}: {session.url}"
+        )
+        staged = self._staged_hashes(session, dists[0]) if session.files else {}
+        with Keepalive(lambda: [session, *self._live]):
+            try:
+                self._run_files(
+                    [
+                        (d, r, lambda d=d, r=r: self._file2(session, d, r, staged))
+                        for d, r in zip(dists, result.files, strict=True)
+                    ]
+                )
+            except KeyboardInterrupt:
+                raise Interrupted(session) from None
+        failed = [f for f in result.files if f.status == "failed"]
+        if failed:
+            result.status = "failed"
+            result.error = f"{len(failed)} file(s) failed"
+            if not (self.options.resume or self.options.session_url) and not any(
+                f.retryable for f in failed
+            ):
+                session.cancel()
+                result.status = "canceled"
+                result.notices.append("the session was canceled: fix the files and publish again")
+            else:
+                result.notices.append(
+                    f"the session stays open: finish it with --resume ({session.url})"
+                )
+            return result
+        session.refresh()
+        if self.options.stage:
+            result.status = "staged"
+            return result
+        try:
+            session.publish(self.options.timeout)
+        except ClientError as exc:
+            result.status, result.error = "failed", str(exc)
+            result.notices = session.notices
+            return result
+        result.status = "published"
+        result.notices = session.notices
+        return result
+
+    def _staged_hashes(self, session: PublishingSession, dist: Dist) -> dict[str, str]:
+        """sha256 of the files already in a session, from its stage index (PEP 691 JSON), so a
+        resumed run keeps only files whose bytes are the ones on disk."""
+        if not session.stage:
+            return {}
+        try:
+            response = self.transport.request(
+                "GET",
+                f"{session.stage}{canonicalize_name(dist.name)}/",
+                idempotent=True,
+                headers={"Accept": SIMPLE_JSON},
+                authenticate=False,
+            )
+            files = response.json().get("files", [])
+        except (ClientError, ValueError):
+            return {}
+        return {f["filename"]: f.get("hashes", {}).get("sha256", "") for f in files}
+
+    def _file2(
+        self, session: PublishingSession, dist: Dist, result: FileResult, staged: dict[str, str]
+    ) -> None:
+        dist.hash_file()
+        result.sha256 = dist.hashes["sha256"]
+        fs, resume = self._existing(session, dist, staged), False
+        if fs is not None and fs.status == "completed":
+            result.status, result.mechanism = "already-staged", fs.mechanism.get("identifier")
+            return
+        if fs is not None:  # pending: pick the transfer up where it stopped
+            resume = True
+        else:
+            mechanism = transfers.choose(
+                session.body.get("mechanisms") or [],
+                dist,
+                forced=self.options.mechanism,
+                multipart_threshold=self.options.multipart_threshold,
+            )
+            try:
+                fs = session.new_file(
+                    dist.filename, dist.size, transfers.declared_hashes(mechanism, dist), mechanism
+                )
+            except ClientError as exc:
+                if self.options.skip_existing and exc.slug == "file-exists":
+                    result.status = "exists"
+                    return
+                raise
+        result.mechanism = fs.mechanism.get("identifier")
+        with self._lock:
+            self._live.append(fs)
+        try:
+            self._transfer(
+                dist,
+                result,
+                lambda meter: transfers.send(
+                    self.transport, fs, dist, meter, part_jobs=self.options.part_jobs, resume=resume
+                ),
+            )
+            fs.complete(self.options.timeout)
+        except BaseException as exc:
+            if _permanent(exc):
+                try:
+                    fs.delete()  # PEP 694: a failed file session is deleted, not repaired
+                except ClientError:
+                    pass
+            raise
+        finally:
+            with self._lock:
+                self._live.remove(fs)
+        result.status = "uploaded"
+
+    def _existing(
+        self, session: PublishingSession, dist: Dist, staged: dict[str, str]
+    ) -> FileUpload | None:
+        """The session's file upload for this filename if it can be kept (completed with the
+        same bytes, or pending); anything else is deleted so the file starts over."""
+        fs = session.file(dist.filename)
+        if fs is None:
+            return None
+        fs.wait_while(("processing",), self.options.timeout)
+        same = staged.get(dist.filename, dist.hashes["sha256"]) == dist.hashes["sha256"]
+        if (fs.status == "completed" and same) or fs.status == "pending":
+            return fs
+        self.reporter.message(f"{dist.filename}: replacing the {fs.status} upload in the session")
+        fs.delete()
+        return None
+
+    # --- legacy ---------------------------------------------------------------------------
+
+    def _legacy(self, dists: list[Dist], result: ReleaseResult) -> ReleaseResult:
+        url = self.endpoints.legacy
+        assert url
+        result.protocol, result.session = "legacy", None
+
+        def one(dist: Dist, fr: FileResult) -> None:
+            dist.hash_file()
+            fr.sha256, fr.mechanism = dist.hashes["sha256"], "legacy"
+            try:
+                self._transfer(
+                    dist, fr, lambda meter: legacy.upload(self.transport, url, dist, meter)
+                )
+            except ClientError as exc:
+                if self.options.skip_existing and legacy.already_exists(exc):
+                    fr.status = "exists"
+                    return
+                raise
+            fr.status = "uploaded"
+
+        try:
+            self._run_files(
+                [
+                    (d, r, lambda d=d, r=r: one(d, r))
+                    for d, r in zip(dists, result.files, strict=True)
+                ]
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(None) from None
+        failed = [f for f in result.files if f.status == "failed"]
+        result.status = "failed" if failed else "uploaded"
+        if failed:
+            result.error = f"{len(failed)} file(s) failed"
+        return result
+
+    # --- shared ---------------------------------------------------------------------------
+
+    def _transfer(
+        self, dist: Dist, result: FileResult, send: Callable[[transfers.Meter], None]
+    ) -> None:
+        bar = self.reporter.file(dist.filename, dist.size)
+        meter = transfers.Meter(bar.advance, self.cancel)
+        started = time.monotonic()
+        try:
+            send(meter)
+        finally:
+            result.bytes_sent = meter.wire_bytes
+            result.seconds = round(time.monotonic() - started, 3)
+        rate = human_size(dist.size / max(result.seconds, 1e-6)) + "/s"
+        bar.done(
+            f"sent {human_size(meter.wire_bytes)} in {result.seconds:.1f}s ({rate}, {result.mechanism})"
+        )
+
+    def _run_files(self, jobs: list[tuple[Dist, FileResult, Callable[[], None]]]) -> None:
+        """Run per-file work on ``--jobs`` threads; a file's failure is recorded on its result
+        and the others carry on. Ctrl-C stops every transfer at its next chunk."""
+
+        def guarded(dist: Dist, result: FileResult, work: Callable[[], None]) -> None:
+            try:
+                work()
+            except transfers.Canceled:
+                result.status = "canceled"
+            except ClientError as exc:
+                result.status, result.error = "failed", str(exc)
+                result.retryable = not _permanent(exc)
+                self.reporter.message(f"{dist.filename}: failed: {exc}")
+
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, self.options.jobs), thread_name_prefix="pallet-file"
+        )
+        futures: list[Future] = [pool.submit(guarded, *job) for job in jobs]
+        try:
+            pending = set(futures)
+            while pending:
+                _done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            self.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)

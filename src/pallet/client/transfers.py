@@ -1,0 +1,235 @@
+"""Client side of each upload mechanism: how one file's bytes leave this machine.
+
+Every transfer streams from disk in 1 MiB reads (memory stays flat at any file size), reports
+progress as bytes go out, and can be re-sent from the start of its range on a retry.
+Pre-signed URLs are sent without the index credentials: the signature is the credential.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pallet.client.dists import CHUNK, Dist
+from pallet.client.sessions import FileUpload, parse_time
+from pallet.client.transport import ClientError, Transport
+
+HTTP_POST_BYTES = "http-post-bytes"
+PRESIGNED_PUT = "vnd-pallet-presigned-put"
+MULTIPART = "vnd-pallet-s3multipart-presigned"
+#: What this client can drive, in its own order of preference for an ordinary file.
+SUPPORTED = (PRESIGNED_PUT, MULTIPART, HTTP_POST_BYTES)
+URL_MARGIN = 60.0  # refresh pre-signed URLs that expire sooner than this
+
+
+class Canceled(Exception):
+    """Raised inside a transfer when the user interrupted the run."""
+
+
+@dataclass
+class Meter:
+    """Bytes for the progress bar (rewound when an attempt is retried) and bytes really sent."""
+
+    progress: Callable[[int], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    wire_bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, n: int, *, wire: bool = True) -> None:
+        if wire:
+            with self._lock:
+                self.wire_bytes += n
+        self.progress(n)
+
+
+class FileRange:
+    """A body factory for ``Transport.request``: each call is a fresh pass over the range."""
+
+    def __init__(self, path: Path, offset: int, length: int, meter: Meter) -> None:
+        self.path, self.offset, self.length, self.meter = path, offset, length, meter
+        self._counted = 0
+
+    def __call__(self) -> Iterator[bytes]:
+        if self._counted:  # a retry: the bar goes back, the wire count does not
+            self.meter.add(-self._counted, wire=False)
+            self._counted = 0
+        return self._read()
+
+    def _read(self) -> Iterator[bytes]:
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            left = self.length
+            while left > 0:
+                if self.meter.cancel.is_set():
+                    raise Canceled
+                chunk = f.read(min(CHUNK, left))
+                if not chunk:
+                    raise ClientError(f"{self.path.name} shrank while being uploaded")
+                left -= len(chunk)
+                self._counted += len(chunk)
+                self.meter.add(len(chunk))
+                yield chunk
+
+
+def choose(offered: list[str], dist: Dist, *, forced: str | None, multipart_threshold: int) -> str:
+    """The best mechanism both sides support: multipart for large files, straight to storage
+    otherwise, ``http-post-bytes`` (required of every server) as the fallback, and for files
+    with attestations (only it has ``attestations_url``)."""
+    if forced:
+        return forced
+    if dist.attestations:
+        return HTTP_POST_BYTES
+    usable = [m for m in offered if m in SUPPORTED]
+    if MULTIPART in usable and dist.size >= multipart_threshold:
+        return MULTIPART
+    return next((m for m in usable if m != MULTIPART), HTTP_POST_BYTES)
+
+
+def declared_hashes(mechanism: str, dist: Dist) -> dict[str, str]:
+    """sha256 always. blake2b too, except for a single pre-signed PUT: there the store itself
+    verifies the sha256, and any other digest would make the index read the object back."""
+    if mechanism == PRESIGNED_PUT:
+        return {"sha256": dist.hashes["sha256"]}
+    return {"sha256": dist.hashes["sha256"], "blake2b": dist.hashes["blake2b"]}
+
+
+def _fresh(fs: FileUpload, lock: threading.Lock) -> dict:
+    """The mechanism map, re-fetched (new signatures) if its URLs are about to expire."""
+    with lock:
+        expires = parse_time(fs.mechanism.get("expires-at"))
+        if expires is not None and expires - time.time() < URL_MARGIN:
+            fs.refresh()
+        return fs.mechanism
+
+
+def send(
+    transport: Transport,
+    fs: FileUpload,
+    dist: Dist,
+    meter: Meter,
+    *,
+    part_jobs: int = 4,
+    resume: bool = False,
+) -> None:
+    mechanism = fs.mechanism.get("identifier")
+    lock = threading.Lock()
+    if mechanism == HTTP_POST_BYTES:
+        _post_bytes(transport, fs, dist, meter)
+    elif mechanism == PRESIGNED_PUT:
+        _presigned_put(transport, fs, dist, meter, lock)
+    elif mechanism == MULTIPART:
+        _multipart(transport, fs, dist, meter, lock, part_jobs, resume)
+    else:
+        raise ClientError(
+            f"the server chose mechanism {mechanism!r}, which this client cannot drive"
+        )
+
+
+def _post_bytes(transport: Transport, fs: FileUpload, dist: Dist, meter: Meter) -> None:
+    m = fs.mechanism
+    transport.request(
+        "POST",
+        m["file_url"],
+        idempotent=True,  # PEP 694 servers (Pallet) replace the bytes of a pending file
+        body=FileRange(dist.path, 0, dist.size, meter),
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(dist.size)},
+    )
+    if dist.attestations and m.get("attestations_url"):
+        payload = [json.loads(p.read_text()) for p in dist.attestations]
+        transport.request(
+            "POST",
+            m["attestations_url"],
+            idempotent=True,
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    elif dist.attestations:
+        raise ClientError("the server offers no attestations_url for this file")
+
+
+def _presigned_put(
+    transport: Transport, fs: FileUpload, dist: Dist, meter: Meter, lock: threading.Lock
+) -> None:
+    m = _fresh(fs, lock)
+    headers = {str(k): str(v) for k, v in (m.get("headers") or {}).items()}
+    headers.setdefault("Content-Length", str(dist.size))
+    transport.request(
+        m.get("method", "PUT"),
+        m["url"],
+        idempotent=True,
+        body=FileRange(dist.path, 0, dist.size, meter),
+        headers=headers,
+        authenticate=False,
+        # 412: If-None-Match found the object already stored (an earlier attempt whose answer
+        # was lost); ``complete`` verifies what is there.
+        ok=lambda r: r.is_success or r.status_code == 412,
+    )
+
+
+def _stored_parts(transport: Transport, parts_url: str) -> dict[int, tuple[str, int]]:
+    response = transport.request(
+        "GET", parts_url, idempotent=True, headers={"Accept": "application/json"}
+    )
+    return {
+        int(p["part-number"]): (str(p.get("etag", "")), int(p["size"])) for p in response.json()
+    }
+
+
+def _multipart(
+    transport: Transport,
+    fs: FileUpload,
+    dist: Dist,
+    meter: Meter,
+    lock: threading.Lock,
+    part_jobs: int,
+    resume: bool,
+) -> None:
+    m = _fresh(fs, lock)
+    part_size = int(m["part-size"])
+    stored = _stored_parts(transport, m["parts_url"]) if resume else {}
+    etags: dict[int, str] = {}
+    todo = []
+    for part in m["parts"]:
+        number, size = int(part["part-number"]), int(part["size"])
+        if number in stored and stored[number][1] == size:
+            etags[number] = stored[number][0]
+            meter.add(size, wire=False)  # already there: counts toward progress, not the wire
+        else:
+            todo.append((number, size))
+
+    def put(number: int, size: int) -> None:
+        url = next(p["url"] for p in _fresh(fs, lock)["parts"] if int(p["part-number"]) == number)
+        response = transport.request(
+            "PUT",
+            url,
+            idempotent=True,
+            body=FileRange(dist.path, (number - 1) * part_size, size, meter),
+            headers={"Content-Length": str(size)},
+            authenticate=False,
+        )
+        etags[number] = response.headers.get("etag", "")
+
+    with ThreadPoolExecutor(
+        max_workers=max(1, part_jobs), thread_name_prefix="pallet-part"
+    ) as pool:
+        futures = [pool.submit(put, number, size) for number, size in todo]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # parts not started yet never start
+            raise
+    report = [{"part-number": n, "etag": e} for n, e in sorted(etags.items()) if e]
+    if report:
+        transport.request(
+            "POST",
+            m["parts_url"],
+            idempotent=True,
+            body=json.dumps(report).encode(),
+            headers={"Content-Type": "application/json"},
+        )
