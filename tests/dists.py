@@ -75,6 +75,7 @@ def make_wheel(
     ).encode()
     record = [_record_line(p, d) for p, d in contents.items()] + [f"{info}/RECORD,,"]
     contents[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    Path(directory).mkdir(parents=True, exist_ok=True)
     path = Path(directory) / (filename or f"{stem}-{tag}.whl")
     with zipfile.ZipFile(path, "w", compression=compression) as zf:
         for member, data in contents.items():
@@ -111,6 +112,7 @@ def make_sdist(
         f"{module}/__init__.py": f"__version__ = {version!r}\n".encode(),
     }
     contents.update(files or {})
+    Path(directory).mkdir(parents=True, exist_ok=True)
     path = Path(directory) / (filename or f"{stem}.tar.gz")
     with tarfile.open(path, "w:gz") as tf:
         for member, data in contents.items():
@@ -118,4 +120,40 @@ def make_sdist(
             ti.size = len(data)
             ti.mode = 0o644
             tf.addfile(ti, io.BytesIO(data))
+    return path
+
+
+def make_large_wheel(
+    directory: Path, name: str, version: str, size: int, *, tag: str = "py3-none-any"
+) -> Path:
+    """A valid wheel of about ``size`` bytes (one stored member of random bytes), written in
+    chunks so the test process never holds it in memory."""
+    import os
+
+    stem, module = f"{dist_name(name)}-{version}", dist_name(name)
+    info = f"{stem}.dist-info"
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    path = Path(directory) / f"{stem}-{tag}.whl"
+    record = []
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        digest, left = hashlib.sha256(), size
+        with zf.open(f"{module}/payload.bin", "w", force_zip64=True) as member:
+            while left > 0:
+                chunk = os.urandom(min(left, 4 << 20))
+                digest.update(chunk)
+                member.write(chunk)
+                left -= len(chunk)
+        b64 = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        record.append(f"{module}/payload.bin,sha256={b64},{size}")
+        small = {
+            f"{module}/__init__.py": f"__version__ = {version!r}\n".encode(),
+            f"{info}/METADATA": core_metadata(name, version).encode(),
+            f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: pallet-tests\nRoot-Is-Purelib: true\n"
+            + f"Tag: {tag}\n".encode(),
+        }
+        for member_name, data in small.items():
+            zf.writestr(member_name, data)
+            record.append(_record_line(member_name, data))
+        record.append(f"{info}/RECORD,,")
+        zf.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
     return path

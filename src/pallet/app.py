@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers={
             Problem: http.handle_problem,
             HTTPException: http.handle_http_exception,
+            ClientDisconnect: http.handle_disconnect,
             Exception: http.handle_unexpected,
         },
         middleware=_middleware(services.settings),

@@ -68,6 +68,13 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(problem, getattr(request.state, "problem_meta", None))
 
 
+async def handle_disconnect(request: Request, exc: Exception) -> Response:
+    """The client went away mid-body (a killed or canceled upload). The endpoint's spool was
+    aborted, so nothing was stored; nobody is left to read an answer, and it is no server error."""
+    log.info("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(

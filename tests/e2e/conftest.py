@@ -57,6 +57,22 @@ def server(server_factory: ServerFactory) -> Server:
     return server_factory()
 
 
+@pytest.fixture(scope="module", params=["local", "s3"])
+def backend_server(request: pytest.FixtureRequest, server_factory: ServerFactory) -> Server:
+    """A server per storage backend: the embedded local folder, and a real S3 (SeaweedFS)."""
+    if request.param == "local":
+        return server_factory()
+    weed = request.getfixturevalue("seaweedfs")
+    bucket = weed.new_bucket()
+    mp = pytest.MonkeyPatch()
+    for key, value in weed.env().items():
+        mp.setenv(key, value)
+    request.addfinalizer(mp.undo)
+    return server_factory(
+        extra_args=("--storage-url", f"s3://{bucket}?endpoint_url={weed.endpoint}")
+    )
+
+
 @pytest.fixture(scope="module")
 def private_server(server_factory: ServerFactory) -> Server:
     return server_factory(private=True)

@@ -152,6 +152,16 @@ def http_get(
         return Response(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
 
 
+def listed(server: Server, project: str) -> dict[str, str]:
+    """{filename: sha256} of a project's simple page (PEP 691 JSON); empty if it is not there."""
+    import json
+
+    r = http_get(f"{server.simple_url}{project}/", accept="application/vnd.pypi.simple.v1+json")
+    if r.status != 200:
+        return {}
+    return {f["filename"]: f["hashes"]["sha256"] for f in json.loads(r.body)["files"]}
+
+
 @dataclass
 class Server:
     """A running ``pallet serve`` and the means to drive its CLI against the same database."""

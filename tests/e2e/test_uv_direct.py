@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import Dists, Server, ServerFactory, client_env, describe, http_get, run
+from tests.e2e.support import Dists, Server, client_env, describe, listed, run
 
 pytestmark = pytest.mark.e2e
 
@@ -20,21 +20,11 @@ UV_DIRECT = Path(
 )
 
 
-@pytest.fixture(scope="module", params=["local", "s3"])
-def direct_server(request, server_factory: ServerFactory, tmp_path_factory) -> Server:  # noqa: ANN001
+@pytest.fixture(scope="module")
+def direct_server(backend_server: Server) -> Server:
     if not UV_DIRECT.exists():
         pytest.fail(f"uv 0.12.6 is not installed at {UV_DIRECT} (make install does it)")
-    if request.param == "local":
-        return server_factory()
-    weed = request.getfixturevalue("seaweedfs")
-    bucket = weed.new_bucket()
-    mp = pytest.MonkeyPatch()
-    for key, value in weed.env().items():
-        mp.setenv(key, value)
-    request.addfinalizer(mp.undo)
-    return server_factory(
-        extra_args=("--storage-url", f"s3://{bucket}?endpoint_url={weed.endpoint}")
-    )
+    return backend_server
 
 
 def uv_direct(server: Server, files: list[Path], env: dict[str, str], token: str | None = None):  # noqa: ANN201
@@ -55,15 +45,6 @@ def uv_direct(server: Server, files: list[Path], env: dict[str, str], token: str
         env=env,
         timeout=180,
     )
-
-
-def listed(server: Server, project: str) -> dict[str, str]:
-    r = http_get(f"{server.simple_url}{project}/", accept="application/vnd.pypi.simple.v1+json")
-    if r.status != 200:
-        return {}
-    import json
-
-    return {f["filename"]: f["hashes"]["sha256"] for f in json.loads(r.body)["files"]}
 
 
 def test_uv_direct_publish_then_skip_then_install(

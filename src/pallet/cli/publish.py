@@ -55,6 +55,12 @@ def register(sub, common) -> None:  # noqa: ANN001, ARG001 - client commands nee
         "--part-jobs", type=int, default=4, help="parts of one file in parallel (default 4)"
     )
     p.add_argument(
+        "--limit-rate",
+        type=parse_size,
+        default="0",
+        help="most bytes per second to send (e.g. 50M)",
+    )
+    p.add_argument(
         "--stage", action="store_true", help="upload but do not publish: print the stage URL"
     )
     p.add_argument(
@@ -125,6 +131,7 @@ def run_publish(args: argparse.Namespace) -> int:
         skip_existing=args.skip_existing,
         session_url=args.session,
         timeout=args.timeout,
+        limit_rate=args.limit_rate,
     )
     reporter = reporter_for(out, quiet=args.quiet or args.json)
     transport = Transport(creds.auth(), on_retry=lambda m: reporter.message(f"retry: {m}"))

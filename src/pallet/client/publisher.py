@@ -38,6 +38,7 @@ class Options:
     skip_existing: bool = False
     session_url: str | None = None  # finish this session instead of opening one
     timeout: float = 3600.0  # longest wait for one processing step
+    limit_rate: int = 0  # bytes per second over all transfers; 0 = unlimited
 
 
 @dataclass
@@ -82,7 +83,9 @@ class Interrupted(Exception):
 def _permanent(exc: BaseException) -> bool:
     """A refusal that a retry or --resume cannot fix (bad file, no permission)."""
     status = getattr(exc, "status", None)
-    return status is not None and 400 <= status < 500 and status not in (408, 409, 429)
+    if status == 409:
+        return getattr(exc, "slug", "") == "file-exists"
+    return status is not None and 400 <= status < 500 and status not in (408, 429)
 
 
 class Publisher:
@@ -99,6 +102,8 @@ class Publisher:
         self.options = options or Options()
         self.reporter = reporter or PlainReporter()
         self.cancel = threading.Event()
+        rate = self.options.limit_rate
+        self.limit = transfers.RateLimit(rate) if rate > 0 else None
         self._endpoints: Endpoints | None = None
         self._live: list[FileUpload] = []
         self._lock = threading.Lock()
@@ -324,7 +329,7 @@ class Publisher:
         self, dist: Dist, result: FileResult, send: Callable[[transfers.Meter], None]
     ) -> None:
         bar = self.reporter.file(dist.filename, dist.size)
-        meter = transfers.Meter(bar.advance, self.cancel)
+        meter = transfers.Meter(bar.advance, self.cancel, self.limit)
         started = time.monotonic()
         try:
             send(meter)

@@ -31,12 +31,33 @@ class Canceled(Exception):
     """Raised inside a transfer when the user interrupted the run."""
 
 
+class RateLimit:
+    """``--limit-rate``: an average ceiling on bytes sent per second, shared by every transfer
+    of a run (so a CI job leaves bandwidth to its neighbours)."""
+
+    def __init__(self, bytes_per_second: float) -> None:
+        self.rate = bytes_per_second
+        self.started: float | None = None  # the first byte, not the run's start (hashing)
+        self.sent = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self.started = self.started or now
+            self.sent += n
+            ahead = self.sent / self.rate - (now - self.started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
 @dataclass
 class Meter:
     """Bytes for the progress bar (rewound when an attempt is retried) and bytes really sent."""
 
     progress: Callable[[int], None]
     cancel: threading.Event = field(default_factory=threading.Event)
+    limit: RateLimit | None = None
     wire_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,6 +65,8 @@ class Meter:
         if wire:
             with self._lock:
                 self.wire_bytes += n
+            if self.limit is not None and n > 0:
+                self.limit.take(n)
         self.progress(n)
 
 

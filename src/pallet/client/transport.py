@@ -12,8 +12,10 @@ No URL with a query string is ever put in a message: pre-signed URLs carry their
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from pallet import __version__
 from pallet.core.upload2 import MEDIA_TYPE
 
 USER_AGENT = f"pallet/{__version__}"
+_HTML_NOISE = re.compile(r"<(head|style|script)\b.*?</\1>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]+>")
 ALWAYS_RETRY = frozenset({429, 503})
 RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
 
@@ -79,7 +83,10 @@ def describe_error(response: httpx.Response) -> tuple[str, dict[str, Any]]:
         if errors:
             text += " (" + "; ".join(errors[:5]) + (", ..." if len(errors) > 5 else "") + ")"
         return text, problem
-    text = " ".join(response.text.split())[:300] if response.content else ""
+    text = response.text if response.content else ""
+    if "html" in response.headers.get("content-type", ""):
+        text = html.unescape(_HTML_TAG.sub(" ", _HTML_NOISE.sub(" ", text)))
+    text = " ".join(text.split())[:300]
     return text or response.reason_phrase or "no body", problem
 
 
