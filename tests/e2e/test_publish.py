@@ -501,3 +501,44 @@ def test_progress_bars_on_a_terminal_and_lines_elsewhere(server: Server, tmp_pat
     assert "━" not in result.stdout and "\x1b[" not in result.stdout
     for f in plain:
         assert len([x for x in result.stdout.splitlines() if x.startswith(f"{f.name}: sent")]) == 1
+
+
+def test_ctrl_c_offers_a_clean_cancel(server: Server, tmp_path: Path) -> None:
+    import pty
+
+    env = {**client_env(tmp_path), "COLUMNS": "120", "TERM": "xterm-256color"}
+    wheel = make_large_wheel(tmp_path / "slow", "interrupted", "1.0", 30 * MB)
+    cmd = [*pallet_command(), "publish", "--url", server.url, "-t", server.token]
+    cmd += ["--limit-rate", "5M", "--mechanism", "http-post-bytes", str(wheel)]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, env=env, stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    screen = ""
+
+    def read_until(text: str, timeout: float = 60) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while text not in screen:
+            assert time.monotonic() < deadline, f"no {text!r} in {screen!r}"
+            try:
+                screen += os.read(master, 65536).decode("utf-8", "replace")
+            except OSError:
+                break
+
+    try:
+        read_until("publishing session for interrupted 1.0: ")
+        session_url = re.search(r"interrupted 1\.0: (\S+)", screen).group(1)
+        read_until("MB/s")  # bytes are moving
+        proc.send_signal(signal.SIGINT)
+        read_until("Cancel the publishing session")
+        os.write(master, b"y\n")
+        read_until("nothing was published")
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert proc.returncode == 130, screen
+    assert authed_get(server, session_url)["status"] == "canceled"
+    assert listed(server, "interrupted") == {}

@@ -133,9 +133,8 @@ def resolve(
     if env.get("PALLET_TOKEN"):
         return Credentials(url, None, env["PALLET_TOKEN"], "PALLET_TOKEN")
     if env.get("PALLET_PASSWORD"):
-        return Credentials(
-            url, env.get("PALLET_USERNAME"), env["PALLET_PASSWORD"], "PALLET_PASSWORD"
-        )
+        user = username or env.get("PALLET_USERNAME")
+        return Credentials(url, user, env["PALLET_PASSWORD"], "PALLET_PASSWORD")
     if repo:
         secret = repo.get("token")
         if repo.get("token-env"):

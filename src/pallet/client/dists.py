@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.metadata import RawMetadata, parse_email
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from pallet.core.archives import read_dist_metadata
@@ -53,8 +53,11 @@ class Dist:
 
     @property
     def key(self) -> tuple[str, str]:
-        """One publishing session per (normalised name, version), as PEP 694 recommends."""
-        return canonicalize_name(self.name), str(self.dist.version)
+        """One publishing session per (normalised name, version), as PEP 694 recommends; 1.0
+        and 1.0.0 are one release, as the index sees it."""
+        return canonicalize_name(self.name), canonicalize_version(
+            self.dist.version, strip_trailing_zero=True
+        )
 
     def hash_file(self, on_bytes: Callable[[int], Any] | None = None) -> dict[str, str]:
         """sha256, blake2b (PEP 694 accepts the plain hashlib name) and blake2b-256 (what the

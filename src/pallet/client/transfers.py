@@ -44,7 +44,8 @@ class RateLimit:
     def take(self, n: int) -> None:
         with self._lock:
             now = time.monotonic()
-            self.started = self.started or now
+            if self.started is None:
+                self.started = now
             self.sent += n
             ahead = self.sent / self.rate - (now - self.started)
         if ahead > 0:
@@ -140,6 +141,11 @@ def send(
     resume: bool = False,
 ) -> None:
     mechanism = fs.mechanism.get("identifier")
+    if dist.attestations and not fs.mechanism.get("attestations_url"):
+        raise ClientError(
+            f"{dist.filename} has attestations, but {mechanism} cannot carry them "
+            f"(use --mechanism {HTTP_POST_BYTES}, or move the .attestation files away)"
+        )
     lock = threading.Lock()
     if mechanism == HTTP_POST_BYTES:
         _post_bytes(transport, fs, dist, meter)
@@ -162,7 +168,7 @@ def _post_bytes(transport: Transport, fs: FileUpload, dist: Dist, meter: Meter) 
         body=FileRange(dist.path, 0, dist.size, meter),
         headers={"Content-Type": "application/octet-stream", "Content-Length": str(dist.size)},
     )
-    if dist.attestations and m.get("attestations_url"):
+    if dist.attestations:
         payload = [json.loads(p.read_text()) for p in dist.attestations]
         transport.request(
             "POST",
@@ -171,8 +177,6 @@ def _post_bytes(transport: Transport, fs: FileUpload, dist: Dist, meter: Meter) 
             body=json.dumps(payload).encode(),
             headers={"Content-Type": "application/json"},
         )
-    elif dist.attestations:
-        raise ClientError("the server offers no attestations_url for this file")
 
 
 def _presigned_put(

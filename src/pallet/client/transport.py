@@ -58,9 +58,7 @@ class ClientError(Exception):
 def redact(url: str) -> str:
     """The URL without its query string (where signatures and tokens live)."""
     parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
+    netloc = parts.netloc.rsplit("@", 1)[-1]  # no userinfo either
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
