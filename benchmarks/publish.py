@@ -68,7 +68,7 @@ from common import (  # noqa: E402
     pallet_token,
     start,
 )
-from upload import build_wheel, mb, sha256_of  # noqa: E402
+from upload import build_wheel, mb  # noqa: E402
 
 from pallet.config import parse_size  # noqa: E402
 
@@ -88,8 +88,10 @@ M_TIME = "wall time, process start→exit (s)"
 M_MBPS = "throughput (MB/s)"
 M_FPS = "files/s"
 M_CLIENT = "client peak RSS (MiB)"
+M_IDLE = "server RSS before the run, all processes (MiB)"
 M_SERVER = "server peak RSS, all processes (MiB)"
 M_SINGLE = "server peak RSS, largest process (MiB)"
+M_WEED_IDLE = "SeaweedFS RSS before the run (MiB)"
 M_WEED = "SeaweedFS peak RSS (MiB)"
 M_MECH = "mechanism used"
 
@@ -205,6 +207,23 @@ def run_client(cmd: list[str], env: dict[str, str], workdir: Path, label: str) -
     )
 
 
+_DIGESTS: dict[tuple[Path, int, int, int], str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    """Computed once per file, outside every timed section. Keyed by inode and mtime as well as
+    the path: a wheel rebuilt under the same name (each server's warm-up) is another file."""
+    st = path.stat()
+    key = (path, st.st_ino, st.st_mtime_ns, st.st_size)
+    if key not in _DIGESTS:
+        sha = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(2**24):
+                sha.update(chunk)
+        _DIGESTS[key] = sha.hexdigest()
+    return _DIGESTS[key]
+
+
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -295,16 +314,21 @@ def start_pallet(
     return start("pallet", cmd, workdir, f"{base}/_/health", env=env), base
 
 
-def warm_up(server: Server, workdir: Path, env: dict[str, str]) -> None:
+def warm_up(server: Server, workdir: Path, env: dict[str, str], label: str) -> None:
     """One small release through Upload 2.0 and one through legacy, untimed, so no measured run
     pays a worker's first request."""
     for i, extra in enumerate([(), ("--protocol", "legacy")]):
-        wheels = small_release(workdir / f"warmup{i}", f"benchpub_warmup{i}", 4)
-        cmd = pallet_cmd(server.base, server.token, *extra, *map(str, wheels))
-        run = run_client(cmd, env, workdir, f"warmup{i}")
-        if run.returncode:
-            raise RuntimeError(f"warm-up publish failed: {run.stderr[-2000:]}")
-        check_listed(server.base, f"benchpub_warmup{i}", wheels)
+        project = f"benchpub_warmup_{label}{i}"
+        folder = workdir / project
+        try:
+            wheels = small_release(folder, project, 4)
+            cmd = pallet_cmd(server.base, server.token, *extra, *map(str, wheels))
+            run = run_client(cmd, env, workdir, project)
+            if run.returncode:
+                raise RuntimeError(f"warm-up publish failed: {run.stderr[-2000:]}")
+            check_listed(server.base, project, wheels)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- scenarios ------------------------------------------------------------------------------
@@ -320,6 +344,8 @@ def measure(
     workdir: Path,
 ) -> tuple[Run, dict[str, str]]:
     """One timed client run with the server (and store) sampled; raises unless it is listed."""
+    idle, _ = server.proc.rss_kb()
+    store_idle = server.store.rss_kb()[0] if server.store else 0
     with contextlib.ExitStack() as stack:
         rss = stack.enter_context(RssSampler(server.proc))
         store = stack.enter_context(RssSampler(server.store)) if server.store else None
@@ -328,9 +354,10 @@ def measure(
         tail = (run.stderr.strip() or run.stdout.strip())[-1500:]
         raise RuntimeError(f"exit {run.returncode}: {tail}")
     check_listed(server.base, project, wheels)
-    out = {M_CLIENT: mb(run.maxrss_kb), M_SERVER: mb(rss.peak), M_SINGLE: mb(rss.peak_single)}
+    out = {M_CLIENT: mb(run.maxrss_kb), M_IDLE: mb(idle), M_SERVER: mb(rss.peak)}
+    out[M_SINGLE] = mb(rss.peak_single)
     if store:
-        out[M_WEED] = mb(store.peak)
+        out[M_WEED_IDLE], out[M_WEED] = mb(store_idle), mb(store.peak)
     return run, out
 
 
@@ -421,7 +448,7 @@ def with_local_pallet(
     proc, base = start_pallet(workdir, data, size, None, None)
     try:
         server = Server(proc, base, pallet_token(data))
-        warm_up(server, workdir, env)
+        warm_up(server, workdir, env, "local")
         body(server)
     finally:
         proc.stop()
@@ -447,7 +474,7 @@ def with_s3_pallet(
         try:
             store = Proc("seaweedfs", weed.process, weed.log)  # sampled only; weed.stop() ends it
             server = Server(proc, base, pallet_token(data), store)
-            warm_up(server, workdir, env)
+            warm_up(server, workdir, env, "s3")
             body(server)
         finally:
             proc.stop()
@@ -502,26 +529,27 @@ def main() -> int:
     large: dict[str, dict[str, str]] = {}
     small: dict[str, dict[str, str]] = {}
     on_s3: dict[str, dict[str, str]] = {}
+
+    def local(server: Server) -> None:
+        if "large" in scenarios:
+            large.update(scenario_large(server, pick(LARGE), size, workdir, env, "local"))
+        if "small" in scenarios:
+            small.update(scenario_small(server, pick(SMALL), args.small_count, workdir, env))
+
+    def s3(server: Server) -> None:
+        on_s3.update(scenario_large(server, pick(list(MECHANISMS)), size, workdir, env, "s3"))
+
+    runs = []
+    if ("large" in scenarios and pick(LARGE)) or ("small" in scenarios and pick(SMALL)):
+        runs.append(("local", with_local_pallet, local))
+    if "s3" in scenarios and pick(list(MECHANISMS)):
+        runs.append(("s3", with_s3_pallet, s3))
     try:
-        if ("large" in scenarios and pick(LARGE)) or ("small" in scenarios and pick(SMALL)):
-
-            def local(server: Server) -> None:
-                if "large" in scenarios:
-                    large.update(scenario_large(server, pick(LARGE), size, workdir, env, "local"))
-                if "small" in scenarios:
-                    small.update(
-                        scenario_small(server, pick(SMALL), args.small_count, workdir, env)
-                    )
-
-            with_local_pallet(workdir, size, env, local)
-        if "s3" in scenarios and pick(list(MECHANISMS)):
-
-            def s3(server: Server) -> None:
-                on_s3.update(
-                    scenario_large(server, pick(list(MECHANISMS)), size, workdir, env, "s3")
-                )
-
-            with_s3_pallet(workdir, size, env, s3)
+        for label, server, body in runs:
+            try:
+                server(workdir, size, env, body)
+            except Exception as exc:  # noqa: BLE001 - keep what the other server measured
+                log(f"{label} server failed: {exc!r}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -530,7 +558,7 @@ def main() -> int:
         "pallet serve: 2 uvicorn workers, SQLite; clients run one at a time over 127.0.0.1.",
         f"load average at start: {load} on {os.cpu_count()} CPUs. '-' = failed (see stderr).",
     ]
-    large_metrics = [M_TIME, M_MBPS, M_CLIENT, M_SERVER, M_SINGLE, M_MECH]
+    large_metrics = [M_TIME, M_MBPS, M_CLIENT, M_IDLE, M_SERVER, M_SINGLE, M_MECH]
     if large:
         t = table(
             f"A. Publish one {gib} wheel, blobs on local disk (MB/s: 10^6 B/s)",
@@ -543,13 +571,15 @@ def main() -> int:
         t = table(
             f"B. Publish one release of {args.small_count} wheels of ~{SMALL_SIZE // 1000} kB",
             small,
-            [M_TIME, M_FPS, M_MBPS, M_CLIENT, M_SERVER, M_SINGLE, M_MECH],
+            [M_TIME, M_FPS, M_MBPS, M_CLIENT, M_IDLE, M_SERVER, M_SINGLE, M_MECH],
         )
         t.notes += notes
         t.print()
     if on_s3:
         t = table(
-            f"A'. Publish one {gib} wheel, blobs in SeaweedFS (S3)", on_s3, [*large_metrics, M_WEED]
+            f"A'. Publish one {gib} wheel, blobs in SeaweedFS (S3)",
+            on_s3,
+            [*large_metrics, M_WEED_IDLE, M_WEED],
         )
         t.notes += notes
         t.print()

@@ -227,7 +227,15 @@ def test_resume_after_sigkill_sends_only_missing_parts(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    # A part whose body had fully arrived may still be landing in storage: wait until the
+    # server's list is stable, so it says exactly what the resumed client will find.
     stored, total = _stored_parts(backend_server, session_url, big.name)
+    for _ in range(20):
+        time.sleep(0.5)
+        again = _stored_parts(backend_server, session_url, big.name)[0]
+        if again == stored:
+            break
+        stored = again
     assert 4 <= len(stored) < total, (stored, total)
     log_mark = len(backend_server.log(None).splitlines())
 
