@@ -550,3 +550,66 @@ def test_ctrl_c_offers_a_clean_cancel(server: Server, tmp_path: Path) -> None:
     assert proc.returncode == 130, screen
     assert authed_get(server, session_url)["status"] == "canceled"
     assert listed(server, "interrupted") == {}
+
+
+def test_short_lived_sessions_are_extended_during_a_slow_upload(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The upload takes twice the lifetime the index grants: only extensions keep it alive."""
+    server = server_factory(extra_args=("--session-lifetime", "6", "--file-session-lifetime", "6"))
+    wheel = make_large_wheel(tmp_path, "slowpoke", "1.0", 12 * MB)
+    result = publish(
+        server,
+        "--mechanism",
+        "http-post-bytes",
+        "--limit-rate",
+        "1M",
+        wheel,
+        env=client_env(tmp_path),
+    )
+    assert result.returncode == 0, describe(result)
+    log = server.log(None)
+    assert re.search(r'"POST /upload/2\.0/sessions/[0-9a-f]+/extend" 200', log)
+    assert re.search(r'"POST /upload/2\.0/sessions/[0-9a-f]+/files/[0-9a-f]+/extend" 200', log)
+    assert listed(server, "slowpoke") == {wheel.name: sha256(wheel)}
+
+
+def test_processing_states_are_polled_until_done(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Deferred completion and deferred publish (202 + processing) are waited out."""
+    server = server_factory(
+        extra_args=(
+            "--deferred-publish",
+            "--deferred-complete-size",
+            "1",
+            "--processing-delay",
+            "1.5",
+        )
+    )
+    files = release(tmp_path / "dist", "deferred")
+    result = publish(server, "--json", *files, env=client_env(tmp_path))
+    assert result.returncode == 0, describe(result)
+    assert summary(result)["releases"][0]["status"] == "published"
+    log = server.log(None)
+    assert len(re.findall(r'/complete" 202', log)) == 3
+    assert re.search(r'/publish" 202', log)
+    assert listed(server, "deferred") == {f.name: sha256(f) for f in files}
+
+
+def test_session_flag_adds_files_to_an_open_session_then_publishes(
+    server: Server, tmp_path: Path
+) -> None:
+    """Two CI jobs, one release: the second job adds its wheel to the first one's stage."""
+    env = client_env(tmp_path)
+    sdist, wheel, other_wheel = (
+        make_sdist(tmp_path / "job1", "joined", "1.0"),
+        make_wheel(tmp_path / "job2", "joined", "1.0"),
+        make_wheel(tmp_path / "job2", "joined", "1.0", tag="py2-none-any"),
+    )
+    first = publish(server, "--stage", "--json", sdist, env=env)
+    session_url = summary(first)["releases"][0]["session"]
+    second = publish(server, "--session", session_url, "--json", wheel, other_wheel, env=env)
+    assert second.returncode == 0, describe(second)
+    assert summary(second)["releases"][0]["status"] == "published"
+    assert listed(server, "joined") == {f.name: sha256(f) for f in (sdist, wheel, other_wheel)}

@@ -206,6 +206,11 @@ class Keepalive:
         self._thread = threading.Thread(target=self._run, name="pallet-keepalive", daemon=True)
         self.extensions = 0
 
+    def _tick(self) -> float:
+        """Often enough for the shortest lifetime in play (an index may grant only minutes)."""
+        lifetimes = [r.lifetime for r in self._resources() if r.lifetime > 0]
+        return max(0.5, min([self._interval, *(t / 8 for t in lifetimes)]))
+
     def __enter__(self) -> Keepalive:
         self._thread.start()
         return self
@@ -215,7 +220,7 @@ class Keepalive:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self._tick()):
             for resource in self._resources():
                 try:
                     self.extensions += resource.extend_if_due()
