@@ -44,6 +44,8 @@ class Settings:
     session_retention: int = 7 * 24 * 3600
     deferred_publish: bool = False
     deferred_complete_size: int = 64 * 2**20
+    #: seconds ``complete`` waits for a deferred verification before answering 202
+    complete_wait: float = 1.0
     gc_interval: int = 300
     presign_ttl: int = 900  # seconds a pre-signed upload URL stays valid
     #: S3 only: answer downloads with a redirect to a pre-signed GET (stable per window, so

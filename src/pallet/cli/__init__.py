@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from pallet import __version__
-from pallet.cli import db, gc, publish, serve, token, yank
+
+#: One module per command group, in help order. ``publish`` also registers ``session``.
+COMMANDS = ("serve", "publish", "token", "yank", "db", "gc")
+#: The client commands need neither the database nor the web stack: parsing them alone keeps
+#: ``pallet publish`` from paying a second of server imports (SQLAlchemy, Alembic, uvicorn).
+CLIENT_COMMANDS = {"publish", "session"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -17,17 +23,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage-url", help="blob storage URL (env PALLET_STORAGE_URL)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pallet", description="Pallet package index")
     parser.add_argument("--version", action="version", version=f"pallet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, publish, token, yank, db, gc):
-        module.register(sub, _common)
+    client_only = bool(argv) and argv[0] in CLIENT_COMMANDS
+    for name in ("publish",) if client_only else COMMANDS:
+        importlib.import_module(f"pallet.cli.{name}").register(sub, _common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

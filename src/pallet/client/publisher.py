@@ -223,21 +223,20 @@ class Publisher:
     def _file2(
         self, session: PublishingSession, dist: Dist, result: FileResult, staged: dict[str, str]
     ) -> None:
-        dist.hash_file()
-        result.sha256 = dist.hashes["sha256"]
-        fs, resume = self._existing(session, dist, staged), False
+        fs = self._existing(session, dist, staged)
         if fs is not None and fs.status == "completed":
             result.status, result.mechanism = "already-staged", fs.mechanism.get("identifier")
+            result.sha256 = dist.hashes["sha256"]
             return
-        if fs is not None:  # pending: pick the transfer up where it stopped
-            resume = True
-        else:
+        resume = fs is not None  # pending: pick the transfer up where it stopped
+        if fs is None:
             mechanism = transfers.choose(
                 session.body.get("mechanisms") or [],
                 dist,
                 forced=self.options.mechanism,
                 multipart_threshold=self.options.multipart_threshold,
             )
+            dist.hash_file(transfers.hash_names(mechanism))
             try:
                 fs = session.new_file(
                     dist.filename, dist.size, transfers.declared_hashes(mechanism, dist), mechanism
@@ -247,6 +246,7 @@ class Publisher:
                     result.status = "exists"
                     return
                 raise
+        result.sha256 = dist.hashes.get("sha256")
         result.mechanism = fs.mechanism.get("identifier")
         with self._lock:
             self._live.append(fs)
@@ -279,6 +279,7 @@ class Publisher:
         fs = session.file(dist.filename)
         if fs is None:
             return None
+        dist.hash_file(("sha256",))
         fs.wait_while(("processing",), self.options.timeout)
         same = staged.get(dist.filename, dist.hashes["sha256"]) == dist.hashes["sha256"]
         if (fs.status == "completed" and same) or fs.status == "pending":
@@ -295,7 +296,7 @@ class Publisher:
         result.protocol, result.session = "legacy", None
 
         def one(dist: Dist, fr: FileResult) -> None:
-            dist.hash_file()
+            dist.hash_file(("sha256", "blake2_256"))  # what uv and twine send
             fr.sha256, fr.mechanism = dist.hashes["sha256"], "legacy"
             try:
                 self._transfer(

@@ -14,6 +14,8 @@ import httpx
 from pallet.client.transport import Api, ClientError
 
 POLL_MIN, POLL_MAX = 0.2, 10.0
+#: What a repeated action answers once the first one (whose answer was lost) took effect.
+STATE_CONFLICTS = frozenset({"file-upload-state-conflict", "session-state-conflict"})
 
 
 def parse_time(value: str | None) -> float | None:
@@ -63,15 +65,39 @@ class Resource:
         self.body = response.json()
         return response
 
-    def wait_while(self, states: tuple[str, ...], timeout: float) -> None:
-        """Poll until the status leaves ``states`` (bounded by ``timeout`` seconds)."""
+    def wait_while(
+        self, states: tuple[str, ...], timeout: float, last: httpx.Response | None = None
+    ) -> None:
+        """Poll until the status leaves ``states`` (bounded by ``timeout`` seconds), waiting as
+        long as each answer's ``Retry-After`` says (``last`` is the answer to start from)."""
         deadline = time.monotonic() + timeout
-        response = None
         while self.status in states:
             if time.monotonic() > deadline:
                 raise ClientError(f"still {self.status} after {timeout:.0f}s: {self.url}")
-            time.sleep(_retry_after(response) if response is not None else 0.5)
+            time.sleep(_retry_after(last) if last is not None else 1.0)
+            last = self.refresh()
+
+    def _act(self, link: str, done: str, timeout: float) -> None:
+        """POST an action (complete, publish), then wait out ``processing``. A lost answer is
+        recovered by reading the status instead of acting twice."""
+        try:
+            response = self.api.post(self.links[link], {})
+            self.body = response.json()
+        except ClientError as exc:
+            if exc.status is not None and exc.status < 500 and exc.slug not in STATE_CONFLICTS:
+                raise
             response = self.refresh()
+            if self.status not in ("processing", done):
+                raise
+        self.wait_while(("processing",), timeout, response)
+
+    def delete(self) -> None:
+        """DELETE the resource (cancel a session, drop a file); already gone is fine."""
+        try:
+            self.api.delete(self.url)
+        except ClientError as exc:
+            if exc.status != 404:
+                raise
 
     def extend_if_due(self) -> bool:
         """Ask for another lifetime once less than a quarter of it (or a minute) is left."""
@@ -91,31 +117,9 @@ class FileUpload(Resource):
         return self.body.get("mechanism") or {}
 
     def complete(self, timeout: float) -> None:
-        """Mark the transfer done; wait out ``processing``. A lost response is recovered by
-        looking at the status instead of completing twice."""
-        try:
-            response = self.api.post(self.links["complete"], {})
-            self.body = response.json()
-        except ClientError as exc:
-            if (
-                exc.status is not None
-                and exc.status < 500
-                and exc.slug != "file-upload-state-conflict"
-            ):
-                raise
-            self.refresh()
-            if self.status not in ("processing", "completed"):
-                raise
-        self.wait_while(("processing",), timeout)
+        self._act("complete", "completed", timeout)
         if self.status != "completed":
             raise ClientError(f"the server left the file {self.status}")
-
-    def delete(self) -> None:
-        try:
-            self.api.delete(self.url)
-        except ClientError as exc:
-            if exc.status != 404:
-                raise
 
 
 class PublishingSession(Resource):
@@ -173,26 +177,13 @@ class PublishingSession(Resource):
         return FileUpload(self.api, self.api.get(entry["link"]).json())
 
     def publish(self, timeout: float) -> None:
-        try:
-            response = self.api.post(self.links["publish"], {})
-            self.body = response.json()
-        except ClientError as exc:
-            if exc.status is not None and exc.status < 500:
-                raise
-            self.refresh()  # a lost answer: the status says whether it happened
-            if self.status not in ("processing", "published"):
-                raise
-        self.wait_while(("processing",), timeout)
+        self._act("publish", "published", timeout)
         if self.status != "published":
             why = "; ".join(self.notices) or f"the session is {self.status}"
             raise ClientError(f"publishing failed: {why}")
 
     def cancel(self) -> None:
-        try:
-            self.api.delete(self.url)
-        except ClientError as exc:
-            if exc.status != 404:
-                raise
+        self.delete()
 
 
 class Keepalive:

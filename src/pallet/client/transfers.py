@@ -114,12 +114,26 @@ def choose(offered: list[str], dist: Dist, *, forced: str | None, multipart_thre
     return next((m for m in usable if m != MULTIPART), HTTP_POST_BYTES)
 
 
+def hash_names(mechanism: str) -> tuple[str, ...]:
+    """What to declare: sha256 always; blake2b too, except for a single pre-signed PUT, where
+    the store itself verifies the sha256 and any other digest would make the index read the
+    object back."""
+    return ("sha256",) if mechanism == PRESIGNED_PUT else ("sha256", "blake2b")
+
+
 def declared_hashes(mechanism: str, dist: Dist) -> dict[str, str]:
-    """sha256 always. blake2b too, except for a single pre-signed PUT: there the store itself
-    verifies the sha256, and any other digest would make the index read the object back."""
-    if mechanism == PRESIGNED_PUT:
-        return {"sha256": dist.hashes["sha256"]}
-    return {"sha256": dist.hashes["sha256"], "blake2b": dist.hashes["blake2b"]}
+    return {name: dist.hashes[name] for name in hash_names(mechanism)}
+
+
+def _post_json(transport: Transport, url: str, payload: object) -> None:
+    """Mechanism side channels (attestations, part ETags): plain JSON, replaceable, so retried."""
+    transport.request(
+        "POST",
+        url,
+        idempotent=True,
+        body=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
 
 
 def _fresh(fs: FileUpload, lock: threading.Lock) -> dict:
@@ -169,13 +183,8 @@ def _post_bytes(transport: Transport, fs: FileUpload, dist: Dist, meter: Meter) 
         headers={"Content-Type": "application/octet-stream", "Content-Length": str(dist.size)},
     )
     if dist.attestations:
-        payload = [json.loads(p.read_text()) for p in dist.attestations]
-        transport.request(
-            "POST",
-            m["attestations_url"],
-            idempotent=True,
-            body=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
+        _post_json(
+            transport, m["attestations_url"], [json.loads(p.read_text()) for p in dist.attestations]
         )
 
 
@@ -253,10 +262,4 @@ def _multipart(
             raise
     report = [{"part-number": n, "etag": e} for n, e in sorted(etags.items()) if e]
     if report:
-        transport.request(
-            "POST",
-            m["parts_url"],
-            idempotent=True,
-            body=json.dumps(report).encode(),
-            headers={"Content-Type": "application/json"},
-        )
+        _post_json(transport, m["parts_url"], report)
