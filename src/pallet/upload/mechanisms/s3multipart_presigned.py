@@ -16,8 +16,9 @@ import math
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,7 +30,7 @@ from pallet.core.upload2 import rfc3339
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.storage.signed import presign_put
-from pallet.upload.mechanisms.digests import hash_local, stream_digests
+from pallet.upload.mechanisms.digests import CHUNK, digest_chunks, stream_digests
 from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.v2.links import Links
 
@@ -162,16 +163,22 @@ class S3MultipartPresigned:
             return Staged(
                 stream_digests(services, fs.staged_key, _algorithms(fs)), key=fs.staged_key
             )
-        # Local backend: concatenate the parts into one staged file.
+        # Local backend: concatenate the parts into one staged file, hashing on the way.
         root = services.store.local_path(fs.staged_key)
         assert root is not None
         root.parent.mkdir(parents=True, exist_ok=True)
-        with root.open("wb") as out:
+
+        def concatenated(out: BinaryIO) -> Iterator[bytes]:
             for number, _etag, _size in sorted(parts):
                 with services.store.open(_local_part_key(fs, number)) as part:
-                    shutil.copyfileobj(part, out, 2**20)
+                    while chunk := part.read(CHUNK):
+                        out.write(chunk)
+                        yield chunk
+
+        with root.open("wb") as out:
+            digests = digest_chunks(concatenated(out), _algorithms(fs))
         shutil.rmtree(root.with_name(root.name + ".parts"), ignore_errors=True)
-        return Staged(hash_local(root, _algorithms(fs)), path=root)
+        return Staged(digests, path=root)
 
 
 async def list_parts_endpoint(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001
