@@ -613,3 +613,21 @@ def test_session_flag_adds_files_to_an_open_session_then_publishes(
     assert second.returncode == 0, describe(second)
     assert summary(second)["releases"][0]["status"] == "published"
     assert listed(server, "joined") == {f.name: sha256(f) for f in (sdist, wheel, other_wheel)}
+
+
+def test_each_release_is_tried_and_reported(server: Server, tmp_path: Path) -> None:
+    """A token limited to one project: that release is published, the other is refused, and
+    the summary says so for each."""
+    env = client_env(tmp_path)
+    token = server.create_token("--scope", "upload", "--project", "mine")
+    mine, theirs = (
+        make_wheel(tmp_path / "d", "mine", "1.0"),
+        make_wheel(tmp_path / "d", "theirs", "1.0"),
+    )
+    result = publish(server, "--json", mine, theirs, env=env, token=token)
+    assert result.returncode == 1, describe(result)
+    releases = {r["name"]: r for r in summary(result)["releases"]}
+    assert releases["mine"]["status"] == "published"
+    assert releases["theirs"]["status"] == "failed" and "403" in releases["theirs"]["error"]
+    assert listed(server, "mine") == {mine.name: sha256(mine)}
+    assert listed(server, "theirs") == {}

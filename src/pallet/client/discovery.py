@@ -39,7 +39,11 @@ def discover(transport: Transport, url: str, protocol: str = "auto") -> Endpoint
                 "GET", candidate, idempotent=True, headers={"Accept": "application/json"}
             )
             doc = response.json()
-        except (ClientError, ValueError):
+        except ClientError as exc:
+            if exc.status is None:
+                raise  # the index is unreachable: no other candidate will do better
+            continue
+        except ValueError:
             continue
         if isinstance(doc, dict) and isinstance(doc.get("upload-2.0"), str):
             upload2, legacy = doc["upload-2.0"], doc.get("legacy")

@@ -118,18 +118,27 @@ class Publisher:
         return self._endpoints
 
     def publish(self, releases: dict[tuple[str, str], list[Dist]]) -> list[ReleaseResult]:
+        """Every release is tried, whatever happened to the ones before it."""
         self.reporter.start(sum(d.size for files in releases.values() for d in files))
+        results = []
         try:
-            return [self._release(files) for files in releases.values()]
+            for files in releases.values():
+                result = ReleaseResult(files[0].name, files[0].version)
+                result.files = [FileResult(d.filename, d.size) for d in files]
+                try:
+                    self._release(files, result)
+                except ClientError as exc:
+                    result.status, result.error = "failed", str(exc)
+                    if result.session:
+                        result.notices.append(f"the session stays open: {result.session}")
+                results.append(result)
         finally:
             self.reporter.stop()
+        return results
 
     # --- one release --------------------------------------------------------------------
 
-    def _release(self, dists: list[Dist]) -> ReleaseResult:
-        first = dists[0]
-        result = ReleaseResult(first.name, first.version)
-        result.files = [FileResult(d.filename, d.size) for d in dists]
+    def _release(self, dists: list[Dist], result: ReleaseResult) -> ReleaseResult:
         if self.endpoints.upload2:
             try:
                 return self._upload2(dists, result)
