@@ -631,3 +631,30 @@ def test_each_release_is_tried_and_reported(server: Server, tmp_path: Path) -> N
     assert releases["theirs"]["status"] == "failed" and "403" in releases["theirs"]["error"]
     assert listed(server, "mine") == {mine.name: sha256(mine)}
     assert listed(server, "theirs") == {}
+
+
+@pytest.mark.parametrize("path", ["/", "/upload/2.0/", "/legacy/"])
+def test_any_of_the_index_urls_leads_to_upload_2(server: Server, path: str, tmp_path: Path) -> None:
+    """The base URL, the Upload 2.0 root or the legacy URL: discovery finds Upload 2.0."""
+    name = "via-" + (path.strip("/").replace("/", "-").replace(".", "") or "base")
+    wheel = make_wheel(tmp_path, name, "1.0")
+    result = publish(
+        server.url + path, "--json", wheel, env=client_env(tmp_path), token=server.token
+    )
+    assert result.returncode == 0, describe(result)
+    rel = summary(result)["releases"][0]
+    assert (rel["protocol"], rel["status"]) == ("2.0", "published")
+    assert listed(server, name) == {wheel.name: sha256(wheel)}
+
+
+def test_private_index(private_server: Server, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "secretive", "1.0")
+    result = publish(private_server, "--json", wheel, env=client_env(tmp_path))
+    assert result.returncode == 0, describe(result)
+    assert summary(result)["releases"][0]["status"] == "published"
+    page = http_get(
+        f"{private_server.simple_url}secretive/",
+        accept="application/vnd.pypi.simple.v1+json",
+        token=private_server.token,
+    )
+    assert page.status == 200 and wheel.name in page.body.decode()
