@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python benchmarks/read_path.py
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/upload2_ops.py
+	$(BIN)/python benchmarks/publish.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -45,8 +45,8 @@ def register(sub, common) -> None:  # noqa: ANN001, ARG001 - client commands nee
     p.add_argument(
         "--multipart-threshold",
         type=parse_size,
-        default="64M",
-        help="files this large use multipart parts in parallel when offered (default 64M)",
+        default="100M",
+        help="files this large use multipart parts in parallel when offered (default 100M)",
     )
     p.add_argument(
         "--jobs", "-j", type=int, default=3, help="files uploaded in parallel (default 3)"

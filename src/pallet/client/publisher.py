@@ -30,7 +30,7 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 class Options:
     protocol: str = "auto"  # "auto" (Upload 2.0, else legacy), "2.0" or "legacy"
     mechanism: str | None = None  # force one; else the best both sides support
-    multipart_threshold: int = 64 * 2**20
+    multipart_threshold: int = 100 * 2**20  # where S3 advises multipart
     jobs: int = 3  # files in parallel
     part_jobs: int = 4  # multipart parts in parallel, per file
     stage: bool = False  # stop before publishing
