@@ -207,3 +207,38 @@ def test_ok_predicate_accepts_a_non_2xx_answer(client, sleeps):
     server = Server([412])
     r = client(server).request("PUT", URL, idempotent=True, ok=lambda r: r.status_code == 412)
     assert r.status_code == 412 and len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "status, body, content_type",
+    [
+        (201, b"<html>Created, sort of</html>", "text/html"),  # a catch-all page
+        (200, b'{"ok": true}', "application/json"),  # JSON, but no Upload 2.0 body
+        (201, b"[]", "application/vnd.pypi.upload.v2+json"),
+    ],
+)
+def test_an_answer_that_is_not_upload_2_is_a_client_error_that_allows_fallback(
+    status, body, content_type
+):
+    from pallet.client.discovery import speaks_upload2
+    from pallet.client.transport import v2_body
+
+    answer = httpx.Response(
+        status,
+        content=body,
+        headers={"Content-Type": content_type},
+        request=httpx.Request("POST", URL + "?X-Amz-Signature=secret"),
+    )
+    with pytest.raises(ClientError) as caught:
+        v2_body(answer)
+    assert "not an Upload 2.0 answer" in str(caught.value)
+    assert "secret" not in str(caught.value)
+    assert speaks_upload2(caught.value) is (content_type.endswith("v2+json"))
+
+
+def test_an_upload_2_body_is_returned_as_is():
+    from pallet.client.transport import v2_body
+
+    body = {"meta": {"api-version": "2.0"}, "links": {"session": URL}, "status": "open"}
+    answer = httpx.Response(201, json=body, request=httpx.Request("POST", URL))
+    assert v2_body(answer) == body

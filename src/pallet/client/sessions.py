@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from pallet.client.transport import Api, ClientError
+from pallet.client.transport import Api, ClientError, v2_body
 
 POLL_MIN, POLL_MAX = 0.2, 10.0
 #: What a repeated action answers once the first one (whose answer was lost) took effect.
@@ -62,7 +62,7 @@ class Resource:
 
     def refresh(self) -> httpx.Response:
         response = self.api.get(self.url)
-        self.body = response.json()
+        self.body = v2_body(response)
         return response
 
     def wait_while(
@@ -82,7 +82,7 @@ class Resource:
         recovered by reading the status instead of acting twice."""
         try:
             response = self.api.post(self.links[link], {})
-            self.body = response.json()
+            self.body = v2_body(response)
         except ClientError as exc:
             if exc.status is not None and exc.status < 500 and exc.slug not in STATE_CONFLICTS:
                 raise
@@ -105,7 +105,7 @@ class Resource:
         if remaining is None or not link or remaining > max(60.0, self.lifetime / 4):
             return False
         response = self.api.post(link, {"extend-for": max(int(self.lifetime), 60)}, idempotent=True)
-        self.body = response.json()
+        self.body = v2_body(response)
         return True
 
 
@@ -145,11 +145,11 @@ class PublishingSession(Resource):
                     status=409,
                 ) from None
             return cls.attach(api, location)
-        return cls(api, response.json())
+        return cls(api, v2_body(response))
 
     @classmethod
     def attach(cls, api: Api, url: str) -> PublishingSession:
-        return cls(api, api.get(url).json())
+        return cls(api, v2_body(api.get(url)))
 
     @property
     def files(self) -> dict[str, dict[str, Any]]:
@@ -168,13 +168,13 @@ class PublishingSession(Resource):
     ) -> FileUpload:
         payload = {"filename": filename, "size": size, "hashes": hashes, "mechanism": mechanism}
         response = self.api.post(self.links["upload"], payload, ok=lambda r: r.status_code == 202)
-        return FileUpload(self.api, response.json())
+        return FileUpload(self.api, v2_body(response))
 
     def file(self, filename: str) -> FileUpload | None:
         entry = self.files.get(filename)
         if not entry or not entry.get("link"):
             return None
-        return FileUpload(self.api, self.api.get(entry["link"]).json())
+        return FileUpload(self.api, v2_body(self.api.get(entry["link"])))
 
     def publish(self, timeout: float) -> None:
         self._act("publish", "published", timeout)

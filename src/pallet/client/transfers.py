@@ -211,9 +211,12 @@ def _stored_parts(transport: Transport, parts_url: str) -> dict[int, tuple[str, 
     response = transport.request(
         "GET", parts_url, idempotent=True, headers={"Accept": "application/json"}
     )
-    return {
-        int(p["part-number"]): (str(p.get("etag", "")), int(p["size"])) for p in response.json()
-    }
+    try:
+        return {
+            int(p["part-number"]): (str(p.get("etag", "")), int(p["size"])) for p in response.json()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ClientError(f"parts_url answered no part list: {response.text[:200]}") from None
 
 
 def _multipart(

@@ -88,6 +88,21 @@ def describe_error(response: httpx.Response) -> tuple[str, dict[str, Any]]:
     return text or response.reason_phrase or "no body", problem
 
 
+def v2_body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of an Upload 2.0 answer; anything else means the URL does not speak it."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("links"), dict):
+        raise ClientError(
+            f"{response.status_code} from {redact(str(response.url))} is not an Upload 2.0 answer",
+            status=response.status_code,
+            response=response,
+        )
+    return body
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 6
