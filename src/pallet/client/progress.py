@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from typing import IO, Protocol
 
 from rich.console import Console
@@ -41,9 +40,8 @@ class FileBar(Protocol):
 
 
 class _PlainBar:
-    def __init__(self, out: Console, filename: str, size: int) -> None:
-        self.out, self.filename, self.size = out, filename, size
-        self.started = time.monotonic()
+    def __init__(self, out: Console, filename: str) -> None:
+        self.out, self.filename = out, filename
 
     def advance(self, n: int) -> None:
         pass
@@ -64,7 +62,7 @@ class PlainReporter:
         pass
 
     def file(self, filename: str, size: int) -> FileBar:
-        return _PlainBar(self.out, filename, size)
+        return _PlainBar(self.out, filename)
 
     def message(self, text: str) -> None:
         self.out.print(text, highlight=False, soft_wrap=True)
