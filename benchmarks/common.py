@@ -85,9 +85,10 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss_kb(pid: int) -> int:
+def status_kb(pid: int, field: str = "VmRSS") -> int:
+    """A memory field of /proc/<pid>/status in kB (0 once the process is gone)."""
     try:
-        m = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+        m = re.search(rf"{field}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
     except OSError:
         return 0
     return int(m.group(1)) if m else 0
@@ -128,7 +129,7 @@ class Proc:
 
     def rss_kb(self) -> tuple[int, int]:
         """Resident memory of the server and all its children: (sum, largest single process)."""
-        sizes = [_rss_kb(pid) for pid in self.pids()]
+        sizes = [status_kb(pid) for pid in self.pids()]
         return sum(sizes), max(sizes, default=0)
 
 

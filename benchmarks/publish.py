@@ -67,6 +67,7 @@ from common import (  # noqa: E402
     log,
     pallet_token,
     start,
+    status_kb,
 )
 from upload import build_wheel, mb  # noqa: E402
 
@@ -100,22 +101,12 @@ M_MECH = "mechanism used"
 
 
 def client_env(workdir: Path) -> dict[str, str]:
-    """pip, uv and twine see only what the command line says: no machine-wide indexes,
-    constraints, credentials or config (the reasons are in tests/e2e/support.py::client_env)."""
-    drop = ("PIP_", "UV_", "TWINE_", "PALLET_", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    cache = workdir / "uv-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    env.update(
-        UV_NO_CONFIG="1",
-        UV_CACHE_DIR=str(cache),
-        UV_PYTHON_DOWNLOADS="never",
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-        NO_COLOR="1",
-    )
-    return env
+    """The end-to-end tests' scrubbed client environment (pip, uv and twine see only what the
+    command line says), also without ``PALLET_*`` so the index under test is the only one."""
+    sys.path.insert(0, str(ROOT))
+    from tests.e2e.support import client_env as scrubbed
+
+    return {k: v for k, v in scrubbed(workdir).items() if not k.startswith("PALLET_")}
 
 
 def pallet_cmd(base: str, token: str, *extra: str) -> list[str]:
@@ -145,11 +136,7 @@ class Run:
 
 def _hwm_kb(pid: int) -> int:
     """VmHWM: the peak resident memory of ``pid`` since its exec, in kB (0 once it is gone)."""
-    try:
-        found = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
-    except OSError:
-        return 0
-    return int(found.group(1)) if found else 0
+    return status_kb(pid, "VmHWM")
 
 
 def run_client(cmd: list[str], env: dict[str, str], workdir: Path, label: str) -> Run:
