@@ -4,7 +4,9 @@ yanking, private mode, downloads with ranges and the JSON API."""
 from __future__ import annotations
 
 import hashlib
+import json
 
+import httpx
 import pytest
 
 from pallet.releases import set_yanked
@@ -13,6 +15,7 @@ from tests.dists import make_sdist, make_wheel
 
 JSON = "application/vnd.pypi.simple.v1+json"
 HTML = "application/vnd.pypi.simple.v1+html"
+V2 = "application/vnd.pypi.upload.v2+json"
 
 
 @pytest.fixture
@@ -54,6 +57,128 @@ def test_unacceptable_accept_is_406_problem(index, published):
     r = index.client.get("/simple/demo-pkg/", headers={"Accept": "application/xml"})
     assert r.status_code == 406
     assert r.json()["type"] == "urn:pallet:problem:not-acceptable"
+
+
+LATEST_JSON = "application/vnd.pypi.simple.latest+json"
+LATEST_HTML = "application/vnd.pypi.simple.latest+html"
+
+
+@pytest.mark.parametrize("path", ["/simple/", "/simple/demo-pkg/"])
+@pytest.mark.parametrize(
+    ("fmt", "accept", "expected"),
+    [
+        (JSON, HTML, JSON),
+        (JSON, None, JSON),
+        (HTML, JSON, HTML),
+        (LATEST_JSON, "text/html", JSON),
+        (LATEST_HTML, JSON, HTML),
+        ("text/html", JSON, "text/html"),
+        (" Application/VND.pypi.simple.v1+JSON ", "text/html", JSON),
+        # ?format= wins even over an Accept that alone would be a 406.
+        (JSON, "application/xml", JSON),
+    ],
+)
+def test_format_parameter_wins_over_accept(index, published, path, fmt, accept, expected):
+    headers = {"Accept": accept} if accept else {}
+    r = index.client.get(path, params={"format": fmt}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].split(";")[0] == expected
+    if expected == JSON:
+        assert r.json()["meta"]["api-version"]
+    else:
+        assert r.text.lstrip().lower().startswith("<!doctype html")
+    # The answer no longer depends on Accept; the URL (query included) is the cache key.
+    assert "Accept" not in r.headers.get("vary", "")
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "application/xml",
+        "application/json",
+        "*/*",
+        "application/*",
+        f"{JSON};q=1",
+        f"{JSON}, {HTML}",
+        "application/vnd.pypi.simple.v2+json",
+        "",
+    ],
+)
+def test_unsupported_format_parameter_is_406_problem(index, published, fmt):
+    for path in ("/simple/", "/simple/demo-pkg/"):
+        # Even with an Accept we could serve: the parameter, when given, decides.
+        r = index.client.get(path, params={"format": fmt}, headers={"Accept": JSON})
+        assert r.status_code == 406, (path, fmt, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        problem = r.json()
+        assert problem["type"] == "urn:pallet:problem:not-acceptable"
+        assert problem["status"] == 406
+        assert JSON in problem["detail"]
+
+
+def test_repeated_format_parameter(index, published):
+    same = index.client.get("/simple/demo-pkg/?format=text/html&format=text/html")
+    assert same.status_code == 200
+    assert same.headers["content-type"].startswith("text/html")
+    r = index.client.get(f"/simple/demo-pkg/?format={JSON}&format={HTML}")
+    assert r.status_code == 406
+    assert r.json()["type"] == "urn:pallet:problem:not-acceptable"
+
+
+def test_format_parameter_survives_redirects(index, published):
+    r = index.client.get("/simple/Demo_Pkg", params={"format": JSON}, follow_redirects=False)
+    assert r.status_code == 301
+    location = httpx.URL(r.headers["location"])
+    assert location.path == "/simple/demo-pkg/"
+    assert location.params["format"] == JSON
+    followed = index.client.get("/simple/Demo_Pkg", params={"format": JSON})
+    assert followed.headers["content-type"].startswith(JSON)
+
+
+def test_each_representation_has_its_own_etag(index, published):
+    """Three representations of one URL: three ETags, so revalidating one never answers 304
+    for another (the two HTML bodies are equal but their Content-Types are not)."""
+    etags = {}
+    for fmt in (JSON, HTML, "text/html"):
+        r = index.client.get("/simple/demo-pkg/", params={"format": fmt})
+        etags[fmt] = r.headers["etag"]
+        # The same representation by Accept carries the same ETag.
+        assert index.client.get("/simple/demo-pkg/", headers={"Accept": fmt}).headers[
+            "etag"
+        ] == etags[fmt]
+    assert len(set(etags.values())) == 3
+    for fmt, etag in etags.items():
+        again = index.client.get(
+            "/simple/demo-pkg/", params={"format": fmt}, headers={"If-None-Match": etag}
+        )
+        assert again.status_code == 304
+        for other in {JSON, HTML, "text/html"} - {fmt}:
+            r = index.client.get(
+                "/simple/demo-pkg/", params={"format": other}, headers={"If-None-Match": etag}
+            )
+            assert r.status_code == 200
+            assert r.headers["content-type"].split(";")[0] == other
+
+
+def test_format_parameter_on_stage_pages(index, tmp_path):
+    token = index.token()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
+    body = {"meta": {"api-version": "2.0"}, "name": "staged-pkg", "version": "1.0"}
+    r = index.client.post("/upload/2.0/", content=json.dumps(body), headers=headers)
+    assert r.status_code == 201, r.text
+    stage = r.json()["links"]["stage"]
+    for url in (stage, stage + "staged-pkg/"):
+        page = index.client.get(url, params={"format": JSON}, headers={"Accept": "text/html"})
+        assert page.status_code == 200, page.text
+        assert page.headers["content-type"].startswith(JSON)
+        assert page.headers["vary"] == "Authorization"
+        assert page.headers["cache-control"] == "no-store"
+        by_accept = index.client.get(url, headers={"Accept": "text/html"})
+        assert by_accept.headers["content-type"].startswith("text/html")
+        assert "Accept" in by_accept.headers["vary"]
+        bad = index.client.get(url, params={"format": "text/plain"})
+        assert bad.status_code == 406
+        assert bad.json()["type"] == "urn:pallet:problem:not-acceptable"
 
 
 def test_non_normalized_names_redirect(index, published):

@@ -1,5 +1,9 @@
 """PEP 691 content negotiation with q-values. Nothing acceptable -> 406 (tested); a missing
-Accept header means ``*/*``, which gets HTML (what pip expected before PEP 691)."""
+Accept header means ``*/*``, which gets HTML (what pip expected before PEP 691).
+
+PEP 691's optional ``?format=`` URL parameter is supported too: its value is exactly one media
+type (no wildcards, lists or q-values), and when present it decides the representation instead
+of ``Accept``. A value we do not serve is a 406, the same as an unacceptable ``Accept``."""
 
 from __future__ import annotations
 
@@ -16,6 +20,31 @@ _ALIASES = {
     "application/vnd.pypi.simple.latest+json": JSON,
     "application/vnd.pypi.simple.latest+html": HTML,
 }
+
+
+FORMAT_PARAM = "format"
+# What ``?format=`` may name: one of our media types or a ``latest`` alias, nothing else.
+_FORMATS = {offer: offer for offer in _OFFERS} | _ALIASES
+
+
+class Unsupported(ValueError):
+    """``?format=`` names nothing this index serves; the message says why."""
+
+
+def from_format(values: list[str]) -> str:
+    """The media type a ``?format=`` parameter selects (``values``: every occurrence of it).
+
+    Raises ``Unsupported`` for a value that is not exactly one of our media types, and for
+    several different values."""
+    wanted = {v.strip().lower() for v in values}
+    if len(wanted) != 1:
+        raise Unsupported("Give ?format= once, with a single media type.")
+    (value,) = wanted
+    media = _FORMATS.get(value)
+    if media is None:
+        shown = value if len(value) <= 100 else value[:100] + "…"
+        raise Unsupported(f"?format={shown} is not a format this index serves.")
+    return media
 
 
 @lru_cache(maxsize=256)

@@ -31,21 +31,42 @@ def _services(request: Request) -> Services:
     return request.app.state.services
 
 
-def _respond(request: Request, entry: Rendered, private: bool) -> Response:
+_ETAG_SUFFIX = {negotiate.JSON: "j", negotiate.HTML: "v", negotiate.TEXT_HTML: "h"}
+
+
+def _not_acceptable(why: str) -> Problem:
+    available = ", ".join((negotiate.JSON, negotiate.HTML, negotiate.TEXT_HTML))
+    return Problem(406, "not-acceptable", "Not acceptable", f"{why} Available: {available}.")
+
+
+def _media(request: Request) -> tuple[str, bool]:
+    """The media type to serve, and whether ``Accept`` chose it (else ``?format=`` did)."""
+    formats = request.query_params.getlist(negotiate.FORMAT_PARAM)
+    if formats:
+        try:
+            return negotiate.from_format(formats), False
+        except negotiate.Unsupported as exc:
+            raise _not_acceptable(str(exc)) from None
     media = negotiate.choose(request.headers.get("accept"))
     if media is None:
-        raise Problem(
-            406,
-            "not-acceptable",
-            "Not acceptable",
-            f"Available: {negotiate.JSON}, {negotiate.HTML}, {negotiate.TEXT_HTML}.",
-        )
-    etag = f'{entry.etag[:-1]}-{"j" if media == negotiate.JSON else "h"}"'
+        raise _not_acceptable("The Accept header names no format this index serves.")
+    return media, True
+
+
+def _respond(request: Request, entry: Rendered, private: bool) -> Response:
+    media, by_accept = _media(request)
+    # One ETag per representation (the HTML bodies are equal, their Content-Types are not), so
+    # a cache revalidating several stored variants of a URL cannot swap one for another.
+    etag = f'{entry.etag[:-1]}-{_ETAG_SUFFIX[media]}"'
+    # The URL, query included, is every cache's key. ``?format=`` fixes the representation, so
+    # such an answer does not depend on Accept; without it, it does.
+    vary = (["Accept"] if by_accept else []) + (["Authorization"] if private else [])
     headers = {
         "ETag": etag,
-        "Vary": "Accept, Authorization" if private else "Accept",
         "Cache-Control": ("private, " if private else "") + _PAGE_CACHE_CONTROL,
     }
+    if vary:
+        headers["Vary"] = ", ".join(vary)
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     body = entry.json if media == negotiate.JSON else entry.html
