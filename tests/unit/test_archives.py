@@ -19,10 +19,14 @@ import pytest
 from pallet.core.archives import ArchiveLimits, read_dist_metadata
 from pallet.core.filenames import parse_dist_filename
 from pallet.core.problems import Problem
+from pallet.core.rules import IMPORT
 from tests.dists import core_metadata, make_sdist, make_wheel
 
 MiB = 2**20
 STEM = "acme-1.0"
+#: The bomb arithmetic with a 1 MiB floor, so the hostile cases stay small and fast; the default
+#: floor (64 MiB, as PyPI's) is exercised separately.
+SMALL = ArchiveLimits(ratio_floor=MiB)
 
 
 def rng(seed: object) -> random.Random:
@@ -199,12 +203,34 @@ def test_deflated_zeros_are_a_bomb(tmp_path):
             for _ in range(32):
                 out.write(chunk)
     assert wheel.stat().st_size < MiB
-    refused(wheel, "zip-bomb")
+    refused(wheel, "zip-bomb", SMALL)
+    read(wheel)  # 32 MiB of anything is no bomb under the default 64 MiB floor
 
 
 def test_whole_archive_ratio_counts_small_members_together(tmp_path):
     files = {f"acme/z{i}.txt": bytes(512 * 1024) for i in range(4)}  # each under 1 MiB
-    refused(make_wheel(tmp_path, "acme", "1.0", files=files), "zip-bomb")
+    refused(make_wheel(tmp_path, "acme", "1.0", files=files), "zip-bomb", SMALL)
+
+
+def test_a_small_member_may_compress_hundreds_of_times(tmp_path):
+    # pillow's bundled libXau expands 224 times: harmless at a few MiB.
+    wheel = make_wheel(tmp_path, "acme", "1.0", files={"acme.libs/libXau.so": bytes(8 * MiB)})
+    with zipfile.ZipFile(wheel) as zf:
+        info = zf.getinfo("acme.libs/libXau.so")
+    assert info.file_size > 224 * info.compress_size
+    assert b"Name: acme" in read(wheel)
+
+
+def test_one_member_past_the_floor_at_an_absurd_ratio_is_a_bomb(tmp_path):
+    # 96 MiB from ~100 KiB hidden among incompressible data, so the whole archive's ratio
+    # (about 1.5) would let it through: the per-member rule is what catches it.
+    filler = {f"acme/r{i}.bin": rng(i).randbytes(16 * MiB) for i in range(4)}
+    wheel = make_wheel(tmp_path, "acme", "1.0", files=filler)
+    with zipfile.ZipFile(wheel, "a", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("acme/zeros.bin", "w", force_zip64=True) as out:
+            for _ in range(96):
+                out.write(bytes(MiB))
+    assert "acme/zeros.bin" in refused(wheel, "zip-bomb").detail
 
 
 def test_declared_sizes_over_the_limit(tmp_path):
@@ -395,9 +421,15 @@ def test_special_members(tmp_path, kind):
     refused(sdist, "unsafe-archive")
 
 
-@pytest.mark.parametrize("top", ["other-1.0", "acme-2.0", "acme-1.0.0", ""])
-def test_wrong_top_directory(tmp_path, top):
-    refused(make_sdist(tmp_path, "acme", "1.0", top=top), "invalid-sdist")
+@pytest.mark.parametrize("top", ["ruamel.yaml-0.19.1", "acme-2.0", "Acme-1.0.0"])
+def test_any_one_top_directory_holding_pkg_info(tmp_path, top):
+    # PyPI asks for one top directory with PKG-INFO, whatever its name (ruamel_yaml-0.19.1.tar.gz
+    # unpacks to ruamel.yaml-0.19.1/).
+    assert b"Name: acme" in read(make_sdist(tmp_path, "acme", "1.0", top=top))
+
+
+def test_members_without_a_top_directory(tmp_path):
+    refused(make_sdist(tmp_path, "acme", "1.0", top=""), "invalid-sdist")
 
 
 def test_member_outside_the_top_directory(tmp_path):
@@ -430,7 +462,7 @@ def test_pkg_info_over_the_size_limit(tmp_path):
 def test_sdist_bomb(tmp_path):
     sdist = make_sdist(tmp_path, "acme", "1.0", files={"zeros": bytes(32 * MiB)})
     assert sdist.stat().st_size < MiB
-    refused(sdist, "zip-bomb")
+    refused(sdist, "zip-bomb", SMALL)
 
 
 def test_sdist_header_lying_about_a_huge_member(tmp_path):
@@ -515,3 +547,63 @@ def test_damaged_archives_only_ever_raise_problems(tmp_path, kind):
             read(good)
         except Problem as problem:
             assert problem.status == 400
+
+
+# -- .zip sdists (import rules) -----------------------------------------------------------------
+
+
+def zip_sdist(path: Path, entries: list[tuple[str, bytes]], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+        if symlink is not None:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, "../../etc/passwd")
+    return path
+
+
+def test_zip_sdist_reads_pkg_info(tmp_path):
+    entries = [("argparse-1.1/PKG-INFO", b"Metadata-Version: 1.0\nName: argparse\nVersion: 1.1\n")]
+    entries.append(("argparse-1.1/setup.py", b"from distutils.core import setup\n"))
+    sdist = zip_sdist(tmp_path / "argparse-1.1.zip", entries)
+    dist = parse_dist_filename(sdist.name, IMPORT)
+    assert read_dist_metadata(sdist, dist).startswith(b"Metadata-Version: 1.0")
+
+
+@pytest.mark.parametrize(
+    ("entries", "symlink", "slug"),
+    [
+        ([("PKG-INFO", b"x"), ("setup.py", b"x")], None, "invalid-sdist"),
+        ([("a-1.1/PKG-INFO", b"x"), ("b-1.1/setup.py", b"x")], None, "invalid-sdist"),
+        ([("a-1.1/setup.py", b"x")], None, "invalid-sdist"),
+        ([("a-1.1/PKG-INFO", b"x"), ("a-1.1/../../evil", b"x")], None, "unsafe-archive"),
+        ([("a-1.1/PKG-INFO", b"x")], "a-1.1/evil", "unsafe-archive"),
+    ],
+    ids=["no-top", "two-tops", "no-pkg-info", "traversal", "symlink"],
+)
+def test_hostile_zip_sdists(tmp_path, entries, symlink, slug):
+    sdist = zip_sdist(tmp_path / "a-1.1.zip", entries, symlink)
+    with pytest.raises(Problem) as excinfo:
+        read_dist_metadata(sdist, parse_dist_filename(sdist.name, IMPORT))
+    assert excinfo.value.slug == slug, excinfo.value.detail
+
+
+# -- PEP 639 license files ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_license_files_must_be_in_the_wheel(tmp_path, present):
+    from pallet.core.archives import read_dist_contents
+    from pallet.core.metadata import check_license_files, parse_core_metadata
+
+    metadata = core_metadata("acme", "1.0", extra_headers="License-File: LICENSE\n")
+    files = {"acme-1.0.dist-info/licenses/LICENSE": b"MIT"} if present else {}
+    wheel = make_wheel(tmp_path, "acme", "1.0", metadata=metadata, files=files)
+    contents = read_dist_contents(wheel, parse_dist_filename(wheel.name))
+    meta = parse_core_metadata(contents.metadata)
+    if present:
+        check_license_files(meta, contents)
+    else:
+        with pytest.raises(Problem, match="LICENSE"):
+            check_license_files(meta, contents)

@@ -87,9 +87,9 @@ def test_inspect_refuses_a_whl_that_is_not_a_zip(tmp_path):
 
 
 def test_inspect_refuses_a_bad_filename(tmp_path):
-    path = tmp_path / "acme-1.0.zip"
+    path = tmp_path / "acme-1.0.egg"
     path.write_bytes(b"PK")
-    with pytest.raises(DistError, match=r"acme-1\.0\.zip: .*not a wheel"):
+    with pytest.raises(DistError, match=r"acme-1\.0\.egg: .*not a wheel"):
         inspect(path)
 
 

@@ -8,13 +8,14 @@ from packaging.version import Version
 
 from pallet.core.filenames import parse_dist_filename
 from pallet.core.problems import Problem
+from pallet.core.rules import IMPORT, PYPI, UploadRules
 
 
-def rejected(filename: str) -> Problem:
+def rejected(filename: str, rules: UploadRules = PYPI, slug: str = "invalid-filename") -> Problem:
     with pytest.raises(Problem) as excinfo:
-        parse_dist_filename(filename)
+        parse_dist_filename(filename, rules)
     assert excinfo.value.status == 400
-    assert excinfo.value.slug == "invalid-filename"
+    assert excinfo.value.slug == slug
     assert excinfo.value.detail
     return excinfo.value
 
@@ -28,7 +29,7 @@ def test_wheel_is_parsed():
     assert d.python_version == "py3"
     assert d.tags == frozenset({Tag("py3", "none", "any")})
     assert d.build == ()
-    assert d.stem == "acme_widgets-1.0"
+    assert d.is_zip
 
 
 def test_wheel_python_tags_keep_filename_order():
@@ -54,7 +55,7 @@ def test_sdist_is_parsed():
     assert d.python_version == "source"
     assert d.tags == frozenset()
     assert d.build == ()
-    assert d.stem == "acme_widgets-1.0.post1"
+    assert not d.is_zip
 
 
 def test_local_version_parses_here_policy_is_elsewhere():
@@ -170,7 +171,6 @@ def test_other_formats_are_rejected_naming_the_accepted_ones(filename):
         "acme-1.0.whl",
         "acme-1.0-py3-none.whl",
         "acme-1.0-x-y-py3-none-any.whl",
-        "acme-notaversion-py3-none-any.whl",
         "acme-1.0-abc-py3-none-any.whl",  # build tag must start with a digit
         "acme__x-1.0-py3-none-any.whl",
         "-1.0-py3-none-any.whl",
@@ -182,7 +182,7 @@ def test_malformed_wheel_names_are_rejected(filename):
 
 @pytest.mark.parametrize(
     "filename",
-    ["acme.tar.gz", "acme-notaversion.tar.gz", "-1.0.tar.gz", "acme-1.0-2.0.tar.gz"],
+    ["acme.tar.gz", "-1.0.tar.gz", "acme-1.0-2.0.tar.gz"],
 )
 def test_malformed_sdist_names_are_rejected(filename):
     rejected(filename)
@@ -199,7 +199,40 @@ def test_malformed_sdist_names_are_rejected(filename):
     ],
 )
 def test_name_part_must_be_normalised_with_underscores(filename):
-    assert "acme" in rejected(filename).detail.lower()
+    detail = rejected(filename).detail
+    assert "acme" in detail.lower() and "import rules" in detail
+    assert parse_dist_filename(filename, IMPORT).project in ("acme", "acme-widgets")
+
+
+@pytest.mark.parametrize(
+    ("filename", "project", "version"),
+    [
+        ("Django-5.0rc1-py3-none-any.whl", "django", "5.0rc1"),
+        ("jaraco.classes-3.4.0-py3-none-any.whl", "jaraco-classes", "3.4.0"),
+        ("Flask-0.1.tar.gz", "flask", "0.1"),
+        ("zope.interface-3.6.1.tar.gz", "zope-interface", "3.6.1"),
+        ("setuptools-0.6c11.tar.gz", "setuptools", "0.6rc11"),
+        ("argparse-1.1.zip", "argparse", "1.1"),
+    ],
+)
+def test_import_rules_take_what_older_tools_named(filename, project, version):
+    rejected(filename, PYPI)
+    d = parse_dist_filename(filename, IMPORT)
+    assert (d.project, d.version) == (project, Version(version))
+    assert d.is_zip == filename.endswith((".whl", ".zip"))
+
+
+def test_pep_625_version_spelling():
+    assert parse_dist_filename("acme-1.0rc1.tar.gz").version == Version("1.0rc1")
+    assert "'1.0rc1'" in rejected("acme-1.0c1.tar.gz").detail
+    assert parse_dist_filename("acme-1!2.0.tar.gz").version == Version("1!2.0")  # epochs
+
+
+@pytest.mark.parametrize("filename", ["pytz-2010h.tar.gz", "acme-notaversion-py3-none-any.whl"])
+@pytest.mark.parametrize("rules", [PYPI, IMPORT], ids=["pypi", "import"])
+def test_non_pep_440_versions_say_why(filename, rules):
+    detail = rejected(filename, rules, "invalid-version").detail
+    assert "PEP 440" in detail and "pip" in detail
 
 
 def test_length_limit_is_255():

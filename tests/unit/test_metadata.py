@@ -16,6 +16,7 @@ from pallet.core.metadata import (
     project_info,
 )
 from pallet.core.problems import Problem
+from pallet.core.rules import IMPORT, PYPI
 from tests.dists import core_metadata
 
 WHEEL = parse_dist_filename("acme_widgets-1.0-py3-none-any.whl")
@@ -100,18 +101,18 @@ def test_undecodable_metadata(raw):
 
 
 def test_matching_file_passes():
-    check_file_matches(meta(), WHEEL, allow_local_versions=False)
-    check_file_matches(meta("acme_widgets", "1.0.0"), SDIST, allow_local_versions=False)
+    check_file_matches(meta(), WHEEL)
+    check_file_matches(meta("acme_widgets", "1.0.0"), SDIST)
 
 
 def test_name_mismatch_names_both():
-    problem = problem_of(check_file_matches, meta("other"), WHEEL, allow_local_versions=False)
+    problem = problem_of(check_file_matches, meta("other"), WHEEL)
     assert problem.slug == "name-mismatch"
     assert "other" in problem.detail and "acme-widgets" in problem.detail
 
 
 def test_version_mismatch():
-    problem = problem_of(check_file_matches, meta(version="2.0"), WHEEL, allow_local_versions=False)
+    problem = problem_of(check_file_matches, meta(version="2.0"), WHEEL)
     assert problem.slug == "version-mismatch"
     assert "2.0" in problem.detail and "1.0" in problem.detail
 
@@ -119,16 +120,17 @@ def test_version_mismatch():
 def test_local_versions_follow_the_setting():
     dist = parse_dist_filename("acme_widgets-1.0+cpu-py3-none-any.whl")
     local = meta(version="1.0+cpu")
-    check_file_matches(local, dist, allow_local_versions=True)
-    problem = problem_of(check_file_matches, local, dist, allow_local_versions=False)
+    check_file_matches(local, dist, PYPI.with_local_versions(True))
+    check_file_matches(local, dist, IMPORT)  # mirrors of +cpu builds
+    problem = problem_of(check_file_matches, local, dist, PYPI)
     assert problem.slug == "local-version-not-allowed"
 
 
 def test_license_and_license_expression_are_exclusive():
     m = meta(extra="License: MIT\nLicense-Expression: MIT\n")
-    problem = problem_of(check_file_matches, m, WHEEL, allow_local_versions=False)
+    problem = problem_of(check_file_matches, m, WHEEL)
     assert problem.slug == "invalid-metadata"
-    check_file_matches(meta(extra="License-Expression: MIT\n"), WHEEL, allow_local_versions=False)
+    check_file_matches(meta(extra="License-Expression: MIT\n"), WHEEL)
 
 
 # -- parse_upload_form --------------------------------------------------------------------------
@@ -286,3 +288,55 @@ def test_project_info_of_minimal_metadata():
     assert info["project_urls"] == {}
     assert info["requires_python"] is None
     assert "yanked" not in info
+
+
+# -- the two rule sets --------------------------------------------------------------------------
+
+
+def pkg_info(version: str, *extra: str) -> bytes:
+    return "\n".join([f"Metadata-Version: {version}", "Name: acme", "Version: 1.0", *extra, ""]).encode()
+
+
+def test_setuptools_license_file_under_2_1_is_accepted_and_ignored():
+    # boto3, six, colorama ...: setuptools wrote License-File under 2.1; twine drops it and
+    # PyPI takes the file.
+    m = parse_core_metadata(pkg_info("2.1", "License-File: LICENSE.txt", "License: MIT"), PYPI)
+    assert m.license_files is None and m.license == "MIT"
+
+
+def test_license_file_under_2_4_is_kept():
+    m = parse_core_metadata(pkg_info("2.4", "License-File: LICENSE.txt"), PYPI)
+    assert m.license_files == ["LICENSE.txt"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pkg_info("1.0", "Classifier: Programming Language :: Python"),  # docutils 0.4
+        pkg_info("2.0", "Requires-Dist: six"),  # old bdist_wheel
+        pkg_info("2.1", "X-Custom-Header: yes"),
+        pkg_info("1.0", "Author: Jos\xe9").replace("Jos\xe9".encode(), "Jos\xe9".encode("latin-1")),
+    ],
+    ids=["classifier-under-1.0", "metadata-2.0", "unknown-field", "latin-1"],
+)
+def test_historical_metadata_needs_the_import_rules(raw):
+    assert problem_of(parse_core_metadata, raw, PYPI).slug == "invalid-metadata"
+    m = parse_core_metadata(raw, IMPORT)
+    assert (m.name, str(m.version)) == ("acme", "1.0")
+
+
+def test_import_rules_keep_newer_fields_that_are_valid():
+    m = parse_core_metadata(pkg_info("1.0", "Classifier: Framework :: Django"), IMPORT)
+    assert m.classifiers == ["Framework :: Django"]
+    assert "import rules" in problem_of(
+        parse_core_metadata, pkg_info("1.0", "Classifier: Framework :: Django"), PYPI
+    ).detail
+
+
+def test_import_rules_drop_invalid_fields_but_never_the_name_or_version():
+    m = parse_core_metadata(pkg_info("1.2", "Requires-Python: >=2.4.*x", "Summary: ok"), IMPORT)
+    assert m.requires_python is None and m.summary == "ok"
+    bad_name = b"Metadata-Version: 1.0\nName: -acme-\nVersion: 1.0\n"
+    assert problem_of(parse_core_metadata, bad_name, IMPORT).slug == "invalid-metadata"
+    bad_version = b"Metadata-Version: 1.0\nName: pytz\nVersion: 2010h\n"
+    assert problem_of(parse_core_metadata, bad_version, IMPORT).slug == "invalid-metadata"

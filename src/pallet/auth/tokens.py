@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from pallet.db.models import Token
 
 PREFIX = "pallet_"
-SCOPES = ("read", "upload")
+#: ``import`` uploads under the import rules (historical files; see docs/validation.md).
+SCOPES = ("read", "upload", "import")
+UPLOAD_SCOPES = frozenset({"upload", "import"})
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,11 @@ class Principal:
         return self.inactive_reason is None and self._covers(project)
 
     def can_upload(self, project: str) -> bool:
-        return self.inactive_reason is None and self.scope == "upload" and self._covers(project)
+        return (
+            self.inactive_reason is None
+            and self.scope in UPLOAD_SCOPES
+            and self._covers(project)
+        )
 
     def _covers(self, project: str | None) -> bool:
         return (

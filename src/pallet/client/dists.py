@@ -1,8 +1,10 @@
 """The distributions a user points ``pallet publish`` at: found, checked, hashed, grouped.
 
 Name, version and metadata come from each file itself (wheel METADATA, sdist PKG-INFO), read
-with the same hardened archive reader the server uses, so a dist the index would refuse is
-caught before a single byte is sent.
+with the same hardened archive reader the server uses, so a malformed or unsafe archive is
+caught before a single byte is sent. Which files the index takes (PyPI's rules, or the import
+rules for a token with that scope) is the server's decision: locally the most lenient rules
+apply, and a metadata-rule refusal arrives only after the bytes did.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 from pallet.core.archives import read_dist_metadata
 from pallet.core.filenames import DistFilename, parse_dist_filename
 from pallet.core.problems import Problem
+from pallet.core.rules import IMPORT
 
 CHUNK = 1 << 20
 HASH_CHUNK = 4 << 20
@@ -104,10 +107,10 @@ def expand(patterns: Iterable[str]) -> list[Path]:
 
 
 def inspect(path: Path) -> Dist:
-    """Read one distribution's filename and own metadata; refuse what no index would accept."""
+    """Read one distribution's filename and own metadata; refuse what no index could accept."""
     try:
-        dist = parse_dist_filename(path.name)
-        raw = read_dist_metadata(path, dist)
+        dist = parse_dist_filename(path.name, IMPORT)
+        raw = read_dist_metadata(path, dist, IMPORT.limits)
     except Problem as exc:
         raise DistError(f"{path.name}: {exc.detail or exc.title}") from None
     metadata, _unparsed = parse_email(raw.decode("utf-8", "replace"))

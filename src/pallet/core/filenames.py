@@ -1,7 +1,8 @@
 """Distribution filenames: the first gate of every upload, checked before any byte is stored.
 
-Only wheels and PEP 625 sdists (``.tar.gz``) are accepted, with the project part exactly the
-normalised name with underscores, as the wheel and sdist specifications require.
+Under the default rules only wheels and PEP 625 sdists (``.tar.gz``) are accepted, with the
+project part exactly the normalised name with underscores, as the wheel and sdist specifications
+(and PyPI) require; the import rules also take the names and ``.zip`` sdists of older tools.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from pallet.core.problems import Problem
+from pallet.core.rules import PYPI, UploadRules
 
 MAX_FILENAME = 255
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
@@ -61,13 +63,9 @@ class DistFilename:
     build: tuple = ()
 
     @property
-    def stem(self) -> str:
-        """``{name}-{version}`` as written in the filename (the sdist's top directory)."""
-        return (
-            self.filename.removesuffix(".tar.gz")
-            if self.packagetype == "sdist"
-            else ("-".join(self.filename.split("-")[:2]))
-        )
+    def is_zip(self) -> bool:
+        """Wheels and ``.zip`` sdists are zip archives; the other sdists are gzipped tars."""
+        return self.filename.endswith((".whl", ".zip"))
 
 
 def invalid(detail: str) -> Problem:
@@ -75,7 +73,17 @@ def invalid(detail: str) -> Problem:
     return Problem(400, "invalid-filename", "Invalid distribution filename", detail)
 
 
-def parse_dist_filename(filename: str) -> DistFilename:
+def not_pep440(filename: str, version: str) -> Problem:
+    return Problem(
+        400,
+        "invalid-version",
+        "Not a PEP 440 version",
+        f"{version!r} in {filename!r} is not a PEP 440 version: pip and uv skip such files, so "
+        "no installer could use it here. Rebuild it with a valid version.",
+    )
+
+
+def parse_dist_filename(filename: str, rules: UploadRules = PYPI) -> DistFilename:
     """Parse and police a filename before anything is stored under it (it becomes a URL path)."""
     if not filename:
         raise invalid("The filename is empty.")
@@ -88,12 +96,14 @@ def parse_dist_filename(filename: str) -> DistFilename:
     if filename.startswith("."):
         raise invalid("Filenames may not start with a dot.")
     if filename.endswith(".whl"):
-        return _wheel(filename)
-    if filename.endswith(".tar.gz"):
-        return _sdist(filename)
+        return _wheel(filename, rules)
+    if filename.endswith(rules.sdist_suffixes):
+        return _sdist(filename, rules)
+    others = ".zip sdists (import rules only), " if ".zip" not in rules.sdist_suffixes else ""
     raise invalid(
-        f"{filename!r} is not a wheel (.whl) or a source distribution (.tar.gz); "
-        ".zip, .egg, .exe, .tar.bz2 and other formats are not accepted."
+        f"{filename!r} is not a wheel (.whl) or a source distribution "
+        f"({', '.join(rules.sdist_suffixes)}); {others}.egg, .exe, .tar.bz2 and other formats "
+        "are not accepted."
     )
 
 
@@ -102,16 +112,27 @@ def _check_name_part(filename: str, name_part: str, project: str) -> None:
     if name_part != expected:
         raise invalid(
             f"The project part of {filename!r} must be the normalised name {expected!r} "
-            f"(not {name_part!r})."
+            f"(not {name_part!r}); older names like this are accepted only by the import "
+            "rules ('pallet import', or a token with the import scope)."
         )
 
 
-def _wheel(filename: str) -> DistFilename:
+def _version_part(filename: str) -> str:
+    """The version as written, for the refusal of a non-PEP 440 one."""
+    if filename.endswith(".whl"):
+        return filename.split("-")[1]
+    return filename.removesuffix(".tar.gz").removesuffix(".zip").rpartition("-")[2]
+
+
+def _wheel(filename: str, rules: UploadRules) -> DistFilename:
     try:
         name, version, build, tags = parse_wheel_filename(filename)
     except (InvalidWheelFilename, ValueError) as exc:
+        if "invalid version" in str(exc):
+            raise not_pep440(filename, _version_part(filename)) from None
         raise invalid(f"{filename!r} is not a valid wheel filename: {exc}") from None
-    _check_name_part(filename, filename.split("-", 1)[0], name)
+    if rules.normalized_filenames:
+        _check_name_part(filename, filename.split("-", 1)[0], name)
     bad = sorted({t.platform for t in tags if not _PLATFORMS.fullmatch(t.platform)})
     if bad:
         raise invalid(
@@ -128,12 +149,21 @@ def _wheel(filename: str) -> DistFilename:
     )
 
 
-def _sdist(filename: str) -> DistFilename:
+def _sdist(filename: str, rules: UploadRules) -> DistFilename:
+    stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
     try:
         name, version = parse_sdist_filename(filename)
     except (InvalidSdistFilename, ValueError) as exc:
+        if "invalid version" in str(exc):
+            raise not_pep440(filename, _version_part(filename)) from None
         raise invalid(f"{filename!r} is not a valid sdist filename: {exc}") from None
-    stem = filename.removesuffix(".tar.gz")
-    name_part, _, _version_part = stem.rpartition("-")
-    _check_name_part(filename, name_part, canonicalize_name(name))
-    return DistFilename(filename, canonicalize_name(name), version, "sdist", "source")
+    project = canonicalize_name(name)
+    if rules.normalized_filenames:
+        name_part, _, version_part = stem.rpartition("-")
+        _check_name_part(filename, name_part, project)
+        if version_part != str(version):
+            raise invalid(
+                f"PEP 625: the version in {filename!r} must be written {str(version)!r} "
+                f"(not {version_part!r}); older spellings are accepted only by the import rules."
+            )
+    return DistFilename(filename, project, version, "sdist", "source")

@@ -1,7 +1,8 @@
 """Core metadata (from the file itself) and the legacy upload form (what the client claims).
 
 The file's METADATA/PKG-INFO is the authority; the form must agree with it and with the
-filename. Parsing and validation are ``packaging.metadata``'s (metadata 1.0 to 2.5).
+filename. Parsing and validation are ``packaging.metadata``'s (metadata 1.0 to 2.5), under the
+upload rules in force (``pallet.core.rules``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.metadata import InvalidMetadata, Metadata
+from packaging.metadata import Metadata, RawMetadata, parse_email
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pallet.core.archives import ArchiveContents
 from pallet.core.filenames import DistFilename
 from pallet.core.problems import Problem, ProblemError
+from pallet.core.rules import PYPI, UploadRules
 
 _DIGESTS = {
     "md5_digest": ("md5", 32),
@@ -40,27 +43,89 @@ def _invalid_metadata(errors: list[ProblemError], detail: str) -> Problem:
     return Problem(400, "invalid-metadata", "Invalid core metadata", detail, errors=errors)
 
 
-def parse_core_metadata(raw: bytes) -> Metadata:
-    """Validate the file's own METADATA / PKG-INFO: it, not the form, is what installers read."""
+_NEWEST = "2.5"  # the newest Metadata-Version packaging validates
+_LICENSE_FILE_SPEC = Version("2.4")  # PEP 639
+
+
+def _errors_of(group: ExceptionGroup, hint: str = "") -> Problem:
+    errors = [ProblemError(getattr(exc, "field", "metadata"), str(exc)) for exc in group.exceptions]
+    summary = "; ".join(e.message for e in errors[:3]) + ("; ..." if len(errors) > 3 else "")
+    return _invalid_metadata(
+        errors, f"The distribution's own metadata is invalid ({summary}); fix and rebuild.{hint}"
+    )
+
+
+def parse_core_metadata(raw: bytes, rules: UploadRules = PYPI) -> Metadata:
+    """Validate the file's own METADATA / PKG-INFO: it, not the form, is what installers read.
+
+    Under lenient rules a field that is newer than the declared Metadata-Version, or invalid,
+    is left out of what Pallet reads (the file itself is stored and served unchanged); only
+    the name and version must be sound."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _invalid_metadata([], "The metadata file is not UTF-8; rebuild it.") from None
-    try:
-        return Metadata.from_email(text, validate=True)
-    except ExceptionGroup as group:
-        errors = [
-            ProblemError(getattr(exc, "field", "metadata"), str(exc)) for exc in group.exceptions
-        ]
-        summary = "; ".join(e.message for e in errors[:3]) + ("; ..." if len(errors) > 3 else "")
+        if not rules.lenient_metadata:
+            raise _invalid_metadata([], "The metadata file is not UTF-8; rebuild it.") from None
+        text = raw.decode("latin-1")  # what old distutils wrote; every byte decodes
+    fields, unparsed = parse_email(text)
+    if unparsed and not rules.lenient_metadata:
+        errors = [ProblemError(key, "unrecognized or malformed field") for key in sorted(unparsed)]
         raise _invalid_metadata(
-            errors, f"The distribution's own metadata is invalid ({summary}); fix and rebuild."
-        ) from None
-    except (InvalidMetadata, ValueError) as exc:
-        raise _invalid_metadata([ProblemError("metadata", str(exc))], str(exc)) from None
+            errors, f"The metadata has fields no specification defines: {', '.join(sorted(unparsed))}."
+        )
+    declared = fields.get("metadata_version")
+    if declared not in rules.metadata_versions:
+        accepted = ", ".join(sorted(rules.metadata_versions))
+        raise _invalid_metadata(
+            [ProblemError("metadata-version", f"{declared!r} is not accepted")],
+            f"Metadata-Version {declared!r} is not accepted for new uploads (accepted: "
+            f"{accepted}).{_IMPORT_HINT if declared == '2.0' else ''}",
+        )
+    if declared == "2.0":
+        fields["metadata_version"] = "2.1"  # the draft that became 2.1 (PEP 566), never final
+    if "license_files" in fields and Version(fields["metadata_version"]) < _LICENSE_FILE_SPEC:
+        # setuptools wrote License-File under 2.1 with its own meaning, years before PEP 639;
+        # twine drops these before upload, so PyPI never judges them, and neither does Pallet.
+        del fields["license_files"]
+    try:
+        return Metadata.from_raw(fields, validate=True)
+    except ExceptionGroup as group:
+        if not rules.lenient_metadata:
+            raise _errors_of(group, _IMPORT_HINT if _only_too_new(group) else "") from None
+    return _lenient(fields)
 
 
-def check_file_matches(meta: Metadata, dist: DistFilename, *, allow_local_versions: bool) -> None:
+_IMPORT_HINT = " Older files like this are accepted by the import rules ('pallet import')."
+
+
+def _only_too_new(group: ExceptionGroup) -> bool:
+    return all("introduced in metadata version" in str(exc) for exc in group.exceptions)
+
+
+def _lenient(fields: RawMetadata) -> Metadata:
+    """Keep each field that is valid on its own, whatever Metadata-Version it needs."""
+    base: RawMetadata = {"metadata_version": _NEWEST}
+    for key in ("name", "version"):
+        if key in fields:
+            base[key] = fields[key]  # type: ignore[literal-required]
+    try:
+        Metadata.from_raw(base)
+    except ExceptionGroup as group:
+        raise _errors_of(group) from None
+    kept = dict(fields)
+    for key, value in fields.items():
+        if key in ("metadata_version", "name", "version"):
+            continue
+        try:
+            Metadata.from_raw({**base, key: value})  # type: ignore[typeddict-item]
+        except ExceptionGroup:
+            del kept[key]
+    if kept.get("license") and kept.get("license_expression"):
+        del kept["license"]
+    return Metadata.from_raw(kept, validate=False)  # type: ignore[arg-type]
+
+
+def check_file_matches(meta: Metadata, dist: DistFilename, rules: UploadRules = PYPI) -> None:
     """The filename decides where a file is listed, so it must say what the metadata says."""
     if canonicalize_name(meta.name) != dist.project:
         raise Problem(
@@ -77,7 +142,7 @@ def check_file_matches(meta: Metadata, dist: DistFilename, *, allow_local_versio
             f"The file's metadata says version {meta.version} but the filename says "
             f"{dist.version}.",
         )
-    if meta.version.local is not None and not allow_local_versions:
+    if meta.version.local is not None and not rules.allow_local_versions:
         raise Problem(
             400,
             "local-version-not-allowed",
@@ -89,6 +154,17 @@ def check_file_matches(meta: Metadata, dist: DistFilename, *, allow_local_versio
         raise _invalid_metadata(
             [ProblemError("license", "set together with license-expression")],
             "License and License-Expression are mutually exclusive (PEP 639).",
+        )
+
+
+def check_license_files(meta: Metadata, contents: ArchiveContents) -> None:
+    """PEP 639: each License-File names a file the archive really holds (as PyPI checks)."""
+    missing = [path for path in meta.license_files or () if not contents.has_license_file(path)]
+    if missing:
+        raise _invalid_metadata(
+            [ProblemError("license-file", f"{path!r} is not in the archive") for path in missing],
+            f"License-File {missing[0]!r} is not in the archive (wheels keep license files in "
+            f"{contents.root}/licenses/, sdists under their top directory).",
         )
 
 

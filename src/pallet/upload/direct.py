@@ -29,6 +29,7 @@ from pallet.core.metadata import (
     parse_upload_form,
 )
 from pallet.core.problems import Problem, bad_request
+from pallet.core.rules import UploadRules
 from pallet.db.models import File
 from pallet.db.session import read_session
 from pallet.services import Services
@@ -37,7 +38,7 @@ from pallet.storage.signed import presign_put
 from pallet.upload.mechanisms.digests import stream_digests
 from pallet.upload.publish import file_exists, publish_file
 from pallet.upload.spool import SpooledFile
-from pallet.upload.verify import check_digests, forbidden, verify_file
+from pallet.upload.verify import check_digests, forbidden, upload_rules, verify_file
 
 MAX_FIELDS = 1000
 MAX_FIELD_BYTES = 16 * 2**20
@@ -60,11 +61,13 @@ async def _fields(request: Request) -> dict[str, list[str]]:
     return fields
 
 
-def _parse(fields: dict[str, list[str]], principal: Principal) -> tuple[UploadForm, DistFilename]:
+def _parse(
+    fields: dict[str, list[str]], principal: Principal, rules: UploadRules
+) -> tuple[UploadForm, DistFilename]:
     names = fields.get("filename") or []
     if len(names) != 1:
         raise bad_request("invalid-form", "Filename required", "Send exactly one 'filename'.")
-    dist = parse_dist_filename(names[0])
+    dist = parse_dist_filename(names[0], rules)
     form = parse_upload_form(fields)
     check_form_names_file(form, dist)
     if not principal.can_upload(dist.project):
@@ -90,7 +93,7 @@ def _already(svc: Services, filename: str, sha256: str) -> bool:
 
 
 def _reserve(svc: Services, principal: Principal, fields: dict, base_url: str) -> Response:
-    form, dist = _parse(fields, principal)
+    form, dist = _parse(fields, principal, upload_rules(principal, svc.settings))
     sha = form.digests["sha256"]
     if _already(svc, dist.filename, sha):
         return JSONResponse({"filename": dist.filename, "status": "already uploaded"}, 200)
@@ -106,7 +109,8 @@ def _reserve(svc: Services, principal: Principal, fields: dict, base_url: str) -
 
 
 def _finalize(svc: Services, principal: Principal, fields: dict) -> Response:
-    form, dist = _parse(fields, principal)
+    rules = upload_rules(principal, svc.settings)
+    form, dist = _parse(fields, principal, rules)
     sha = form.digests["sha256"]
     if _already(svc, dist.filename, sha):
         return JSONResponse({"filename": dist.filename, "status": "already uploaded"}, 200)
@@ -129,7 +133,7 @@ def _finalize(svc: Services, principal: Principal, fields: dict) -> Response:
             vf = verify_file(
                 SpooledFile(Path(dist.filename), dist.filename, digests, _owned=False),
                 claimed_digests={},
-                allow_local_versions=svc.settings.allow_local_versions,
+                rules=rules,
                 dist=dist,
                 source=reader,
             )

@@ -16,27 +16,29 @@ from pallet.core.attestations import parse_attestations
 from pallet.core.filenames import parse_dist_filename
 from pallet.core.metadata import check_form_matches, parse_upload_form
 from pallet.core.problems import bad_request
+from pallet.core.rules import UploadRules
 from pallet.services import Services
 from pallet.upload.multipart import ReceivedForm, read_upload_form
 from pallet.upload.publish import publish_file
-from pallet.upload.verify import forbidden, verify_file
+from pallet.upload.verify import forbidden, upload_rules, verify_file
 
 
 async def legacy_upload(request: Request) -> Response:
     svc: Services = request.app.state.services
     principal = await run_in_threadpool(require_uploader, svc, request)
+    rules = upload_rules(principal, svc.settings)
 
     async def on_file_start(fields: dict[str, list[str]], filename: str) -> None:
         names = fields.get("name")
         if names and not principal.can_upload(names[0]):
             raise forbidden(names[0])
-        parse_dist_filename(filename)
+        parse_dist_filename(filename, rules)
 
     received = await read_upload_form(
         request, svc.settings.tmp_dir, svc.settings.max_file_size, on_file_start
     )
     try:
-        published = await run_in_threadpool(_process, svc, principal, received)
+        published = await run_in_threadpool(_process, svc, principal, rules, received)
     finally:
         if received.file is not None:
             received.file.discard()
@@ -46,7 +48,7 @@ async def legacy_upload(request: Request) -> Response:
     )
 
 
-def _process(svc: Services, principal: Principal, received: ReceivedForm):  # noqa: ANN202
+def _process(svc: Services, principal: Principal, rules: UploadRules, received: ReceivedForm):  # noqa: ANN202
     form = parse_upload_form(received.fields)
     if not principal.can_upload(form.name):
         raise forbidden(form.name)
@@ -57,7 +59,7 @@ def _process(svc: Services, principal: Principal, received: ReceivedForm):  # no
     vf = verify_file(
         received.file,
         claimed_digests=form.digests,
-        allow_local_versions=svc.settings.allow_local_versions,
+        rules=rules,
     )
     check_form_matches(form, vf.metadata, vf.dist)
     raw_attestations = received.fields.get("attestations")

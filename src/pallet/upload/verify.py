@@ -14,10 +14,18 @@ from typing import Any, BinaryIO
 
 from packaging.metadata import Metadata
 
-from pallet.core.archives import ArchiveLimits, read_dist_metadata
+from pallet.auth.tokens import Principal
+from pallet.config import Settings
+from pallet.core.archives import read_dist_contents
 from pallet.core.filenames import DistFilename, parse_dist_filename
-from pallet.core.metadata import check_file_matches, parse_core_metadata, project_info
+from pallet.core.metadata import (
+    check_file_matches,
+    check_license_files,
+    parse_core_metadata,
+    project_info,
+)
 from pallet.core.problems import Problem, ProblemError, bad_request
+from pallet.core.rules import IMPORT, PYPI, UploadRules
 from pallet.upload.spool import SpooledFile
 
 
@@ -69,26 +77,35 @@ def check_digests(claimed: dict[str, str], actual: dict[str, str]) -> None:
         )
 
 
+def upload_rules(principal: Principal | None, settings: Settings) -> UploadRules:
+    """A token with the ``import`` scope uploads under the import rules; everything else under
+    PyPI's rules for new uploads (plus the index's local-version setting)."""
+    if principal is not None and principal.scope == "import":
+        return IMPORT
+    return PYPI.with_local_versions(settings.allow_local_versions)
+
+
 def verify_file(
     spooled: SpooledFile,
     *,
     claimed_digests: dict[str, str],
-    allow_local_versions: bool,
+    rules: UploadRules,
     dist: DistFilename | None = None,
-    limits: ArchiveLimits | None = None,
     source: BinaryIO | None = None,
 ) -> VerifiedFile:
     """``source`` replaces ``spooled.path`` as what is read (a remote object's reader)."""
-    dist = dist or parse_dist_filename(spooled.filename)
+    dist = dist or parse_dist_filename(spooled.filename, rules)
     check_digests(claimed_digests, spooled.digests.as_dict())
     if spooled.digests.size == 0:
         raise bad_request("empty-file", "Empty file", "Zero-byte distributions are not accepted.")
-    raw = read_dist_metadata(
-        source or spooled.path, dist, limits or ArchiveLimits(), size=spooled.digests.size
+    contents = read_dist_contents(
+        source or spooled.path, dist, rules.limits, size=spooled.digests.size
     )
-    metadata = parse_core_metadata(raw)
-    check_file_matches(metadata, dist, allow_local_versions=allow_local_versions)
-    return VerifiedFile(spooled, dist, metadata, raw, project_info(metadata))
+    metadata = parse_core_metadata(contents.metadata, rules)
+    check_file_matches(metadata, dist, rules)
+    if rules.check_license_files:
+        check_license_files(metadata, contents)
+    return VerifiedFile(spooled, dist, metadata, contents.metadata, project_info(metadata))
 
 
 def forbidden(project: str) -> Problem:

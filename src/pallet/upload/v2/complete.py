@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from pallet.core.problems import Problem, ProblemError
+from pallet.core.rules import UploadRules
 from pallet.core.sessions import FileEvent, next_file_state
 from pallet.db.models import FileUploadSession
 from pallet.db.session import retrying
@@ -24,7 +25,7 @@ from pallet.upload.mechanisms import REGISTRY
 from pallet.upload.spool import SpooledFile
 from pallet.upload.v2 import files, sessions
 from pallet.upload.v2.bodies import file_body
-from pallet.upload.verify import verify_file
+from pallet.upload.verify import upload_rules, verify_file
 
 if TYPE_CHECKING:
     from pallet.upload.v2.routes import Ctx
@@ -33,7 +34,7 @@ _background: set[asyncio.Task] = set()
 log = logging.getLogger("pallet.upload")
 
 
-def _verify(svc: Services, fs: FileUploadSession) -> dict:
+def _verify(svc: Services, fs: FileUploadSession, rules: UploadRules) -> dict:
     """Check the staged bytes; on success move them to their content address and return the
     facts to record. Raises a Problem describing the first failure."""
     staged = REGISTRY[fs.mechanism].staged(svc, fs)
@@ -67,7 +68,7 @@ def _verify(svc: Services, fs: FileUploadSession) -> dict:
             vf = verify_file(
                 SpooledFile(staged.path, fs.filename, digests, _owned=False),
                 claimed_digests={},
-                allow_local_versions=svc.settings.allow_local_versions,
+                rules=rules,
             )
             # Always (re)place the blob, even if identical bytes exist: a concurrent purge of
             # the other copy can then never leave this file without its bytes.
@@ -78,7 +79,7 @@ def _verify(svc: Services, fs: FileUploadSession) -> dict:
                 vf = verify_file(
                     SpooledFile(Path(fs.filename), fs.filename, digests, _owned=False),
                     claimed_digests={},
-                    allow_local_versions=svc.settings.allow_local_versions,
+                    rules=rules,
                     source=reader,
                 )
             svc.store.move(staged.key, dest)
@@ -129,7 +130,7 @@ def _run(svc: Services, ctx: Ctx, deferred: bool) -> tuple[dict, Problem | None]
     ok_event = FileEvent.PROCESSING_SUCCEEDED if deferred else FileEvent.COMPLETE_DONE
     bad_event = FileEvent.PROCESSING_FAILED if deferred else FileEvent.COMPLETE_FAILED
     try:
-        facts = _verify(svc, with_file)
+        facts = _verify(svc, with_file, upload_rules(ctx.principal, svc.settings))
     except Problem as problem:
         if with_file.staged_key:
             svc.store.delete(with_file.staged_key)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from pallet.core.filenames import parse_dist_filename
 from pallet.core.problems import Problem, ProblemError
+from pallet.core.rules import UploadRules
 from pallet.core.sessions import (
     FileEvent,
     FileState,
@@ -37,6 +38,7 @@ def create(
     size: int,
     hashes: dict[str, str],
     mechanism: str,
+    rules: UploadRules,
 ) -> FileUploadSession:
     next_session_state(session.status, SessionEvent.CHANGE_FILES)
     if mechanism not in REGISTRY:
@@ -46,7 +48,7 @@ def create(
             "Unsupported upload mechanism",
             f"{mechanism!r} is not offered here; use one of {sorted(REGISTRY)}.",
         )
-    dist = parse_dist_filename(filename)  # 400 on a bad name
+    dist = parse_dist_filename(filename, rules)  # 400 on a bad name
     mismatches = []
     if dist.project != session.normalized_name:
         mismatches.append(

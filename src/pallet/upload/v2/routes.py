@@ -28,6 +28,7 @@ from pallet.upload.v2 import files, publishing, sessions
 from pallet.upload.v2.bodies import file_body, session_body
 from pallet.upload.v2.links import Links
 from pallet.upload.v2.sessions import Purge
+from pallet.upload.verify import upload_rules
 
 JSONish = dict[str, Any]
 
@@ -222,7 +223,8 @@ async def create_file(request: Request, svc: Services, ctx: Ctx) -> Response:
 
     def work(s: Session) -> JSONish:
         session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
-        fs = files.create(s, svc, session, filename, size, hashes, mechanism)
+        rules = upload_rules(ctx.principal, svc.settings)
+        fs = files.create(s, svc, session, filename, size, hashes, mechanism, rules)
         return file_body(svc, ctx.links, session, fs)
 
     try:
