@@ -64,12 +64,13 @@ class Settings:
         """Spool directory for uploads in flight; on the blob folder's filesystem so publish renames."""
         return self.data_dir / "tmp"
 
-    def resolved(self) -> Settings:
-        """Fill the data-dir-relative defaults and the secret key."""
+    def resolved(self, *, secret: bool = True) -> Settings:
+        """Fill the data-dir-relative defaults and the secret key (read, or created once, from
+        ``<data>/secret-key``). ``secret=False`` leaves an unset key empty and creates nothing."""
         data_dir = self.data_dir.expanduser().absolute()
         database_url = self.database_url or f"sqlite:///{data_dir / 'pallet.db'}"
         storage_url = self.storage_url or f"file://{data_dir / 'blobs'}"
-        secret_key = self.secret_key or _load_or_create_secret(data_dir)
+        secret_key = self.secret_key or (_load_or_create_secret(data_dir) if secret else "")
         return replace(
             self,
             data_dir=data_dir,
@@ -124,8 +125,11 @@ def parse_size(raw: str) -> int:
     return int(text)
 
 
+SECRET_KEY_FILE = "secret-key"  # noqa: S105 - a file name, not a secret
+
+
 def _load_or_create_secret(data_dir: Path) -> str:
-    path = data_dir / "secret-key"
+    path = data_dir / SECRET_KEY_FILE
     try:
         return path.read_text().strip()
     except FileNotFoundError:

@@ -3,15 +3,21 @@ per connection), so a revoked token stops working at once on every replica."""
 
 from __future__ import annotations
 
+import re
+
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from pallet.auth.credentials import token_from_authorization
-from pallet.auth.tokens import UPLOAD_SCOPES, Principal, verify_token
+from pallet.auth.tokens import Principal, verify_token
 from pallet.core.problems import Problem
+from pallet.db.models import Token
 from pallet.db.session import read_session
 from pallet.services import Services
 
 REALM = 'Basic realm="pallet", charset="UTF-8"'
+#: ``pallet_<16 hex id>_<secret>``, as ``pallet.auth.tokens.create_token`` makes them.
+_TOKEN_SHAPE = re.compile(r"pallet_([0-9a-f]{16})_\S+", re.ASCII)
 
 
 def unauthorized(detail: str) -> Problem:
@@ -26,8 +32,8 @@ def authenticate(services: Services, request: Request) -> Principal | None:
         return None
     with read_session(services.engine) as s:
         principal = verify_token(s, services.settings.secret_key, token)
-    if principal is None:
-        raise unauthorized("The token is not valid for this index.")
+        if principal is None:
+            raise unauthorized(_why_refused(s, token))
     if principal.inactive_reason:
         raise Problem(
             403,
@@ -38,6 +44,24 @@ def authenticate(services: Services, request: Request) -> Principal | None:
     return principal
 
 
+def _why_refused(session: Session, token: str) -> str:
+    """The 401 detail for a token ``verify_token`` refused. It names the token's id (public, and
+    only when it has the shape of one), never its secret."""
+    match = _TOKEN_SHAPE.match(token)
+    if match is None:
+        return "The token is not valid for this index."
+    token_id = match.group(1)
+    if session.get(Token, token_id) is None:
+        return (
+            f"Token {token_id} is not known to this index "
+            "(was it created against another data dir or database?)."
+        )
+    return (
+        f"The secret of token {token_id} does not match (is it complete, and was it created "
+        "with this index's secret key?)."
+    )
+
+
 def require_uploader(services: Services, request: Request) -> Principal:
     principal = authenticate(services, request)
     if principal is None:
@@ -45,7 +69,7 @@ def require_uploader(services: Services, request: Request) -> Principal:
             "Uploads need an API token: user '__token__', password = the token "
             "(create one with 'pallet token create')."
         )
-    if principal.scope not in UPLOAD_SCOPES:
+    if principal.scope != "upload":
         raise Problem(403, "forbidden", "Token cannot upload", "This token is read-only.")
     return principal
 

@@ -1,4 +1,8 @@
-"""``pallet token create|list|revoke``. ``create`` prints the token alone on its last line."""
+"""``pallet token create|list|revoke``. ``create`` prints the token alone on its last line.
+
+All three act on an index that already exists: pointed at a data dir or database URL without a
+migrated Pallet database they stop with one line instead of creating one (``create --init``
+does create it)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from pallet.auth.tokens import SCOPES, create_token
-from pallet.cli.common import migrated_engine, settings_from_args
+from pallet.cli.common import existing_index
 from pallet.db.models import Token
 from pallet.db.session import read_session, write_session
 
@@ -22,6 +26,11 @@ def register(sub, common) -> None:  # noqa: ANN001
     c.add_argument("--project", action="append", help="limit to a project (repeatable)")
     c.add_argument("--description", default="")
     c.add_argument("--expires-in-days", type=float, help="expire after this many days")
+    c.add_argument(
+        "--init",
+        action="store_true",
+        help="create and migrate the database (and secret key) if there is none yet",
+    )
     c.set_defaults(func=run_create)
     ls = tsub.add_parser("list", help="list tokens (never their secrets)")
     common(ls)
@@ -33,8 +42,7 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def run_create(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    engine = migrated_engine(settings)
+    settings, engine = existing_index(args, init=args.init, secret=True)
     expires = timedelta(days=args.expires_in_days) if args.expires_in_days else None
     with write_session(engine) as s:
         row, token = create_token(
@@ -52,7 +60,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    engine = migrated_engine(settings_from_args(args))
+    _settings, engine = existing_index(args)
     now = datetime.now(UTC)
     with read_session(engine) as s:
         rows = s.execute(select(Token).order_by(Token.created)).scalars().all()
@@ -67,7 +75,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    engine = migrated_engine(settings_from_args(args))
+    _settings, engine = existing_index(args)
     with write_session(engine) as s:
         row = s.get(Token, args.token_id)
         if row is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pallet.cli.common import migrated_engine, settings_from_args
+from pallet.cli.common import existing_index
 from pallet.releases import set_yanked
 
 
@@ -21,7 +21,7 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = migrated_engine(settings_from_args(args))
+    _settings, engine = existing_index(args)
     files = set_yanked(
         engine,
         args.project,
