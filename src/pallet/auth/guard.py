@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from pallet.auth.credentials import token_from_authorization
-from pallet.auth.tokens import Principal, verify_token
+from pallet.auth.tokens import UPLOAD_SCOPES, Principal, verify_token
 from pallet.core.problems import Problem
 from pallet.db.models import Token
 from pallet.db.session import read_session
@@ -69,7 +69,7 @@ def require_uploader(services: Services, request: Request) -> Principal:
             "Uploads need an API token: user '__token__', password = the token "
             "(create one with 'pallet token create')."
         )
-    if principal.scope != "upload":
+    if principal.scope not in UPLOAD_SCOPES:
         raise Problem(403, "forbidden", "Token cannot upload", "This token is read-only.")
     return principal
 
