@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/upload2_ops.py
 	$(BIN)/python benchmarks/publish.py
+	$(BIN)/python benchmarks/imports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

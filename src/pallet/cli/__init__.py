@@ -1,4 +1,4 @@
-"""``pallet`` command line: serve, publish/session, token, yank/unyank, db, gc."""
+"""``pallet`` command line: serve, publish/session, token, import, yank/unyank, db, gc."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 
 from pallet import __version__
 
-#: One module per command group, in help order. ``publish`` also registers ``session``.
-COMMANDS = ("serve", "publish", "token", "yank", "db", "gc")
-#: The client commands need neither the database nor the web stack: parsing them alone keeps
-#: ``pallet publish`` from paying a second of server imports (SQLAlchemy, Alembic, uvicorn).
-CLIENT_COMMANDS = {"publish", "session"}
+#: One module per command group, in help order.
+COMMANDS = ("serve", "publish", "token", "imports", "yank", "db", "gc")
+#: Commands whose module is named otherwise. ``pallet X`` imports only X's module: a client
+#: command must not pay a second of server imports (SQLAlchemy, Alembic, uvicorn), nor an
+#: import of a thousand files the web stack's.
+MODULE_OF = {"session": "publish", "import": "imports", "unyank": "yank"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +28,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pallet", description="Pallet package index")
     parser.add_argument("--version", action="version", version=f"pallet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    client_only = bool(argv) and argv[0] in CLIENT_COMMANDS
-    for name in ("publish",) if client_only else COMMANDS:
+    wanted = MODULE_OF.get(argv[0], argv[0]) if argv else None
+    for name in (wanted,) if wanted in COMMANDS else COMMANDS:
         importlib.import_module(f"pallet.cli.{name}").register(sub, _common)
     return parser
 

@@ -35,7 +35,10 @@ class BlobStore(Protocol):
         ``durable=False`` may skip flushing to disk: for staged bytes that are re-stored
         durably before anything depends on them."""
 
-    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None: ...
+
+    def flush(self) -> None:
+        """Make everything stored with ``durable=False`` durable (once for a whole batch)."""
 
     def open(self, key: str) -> BinaryIO:
         """A seekable binary reader; raises FileNotFoundError."""
