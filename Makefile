@@ -14,6 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --target $(VENV)/uv-direct 'uv==0.12.6'
+	$(BIN)/pip install -q --target $(VENV)/twine-6.1 'twine==6.1.*'
 	touch $@
 
 install: $(BIN)/.installed

@@ -29,8 +29,14 @@ def core_metadata(
     requires_dist: list[str] | tuple[str, ...] = (),
     requires_python: str | None = None,
     extra_headers: str = "",
+    metadata_version: str = "2.4",
 ) -> str:
-    lines = ["Metadata-Version: 2.4", f"Name: {name}", f"Version: {version}", f"Summary: {summary}"]
+    lines = [
+        f"Metadata-Version: {metadata_version}",
+        f"Name: {name}",
+        f"Version: {version}",
+        f"Summary: {summary}",
+    ]
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
     lines += [f"Requires-Dist: {r}" for r in requires_dist]

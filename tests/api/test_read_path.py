@@ -143,9 +143,10 @@ def test_each_representation_has_its_own_etag(index, published):
         r = index.client.get("/simple/demo-pkg/", params={"format": fmt})
         etags[fmt] = r.headers["etag"]
         # The same representation by Accept carries the same ETag.
-        assert index.client.get("/simple/demo-pkg/", headers={"Accept": fmt}).headers[
-            "etag"
-        ] == etags[fmt]
+        assert (
+            index.client.get("/simple/demo-pkg/", headers={"Accept": fmt}).headers["etag"]
+            == etags[fmt]
+        )
     assert len(set(etags.values())) == 3
     for fmt, etag in etags.items():
         again = index.client.get(

@@ -72,9 +72,7 @@ def _secret(token: str) -> str:
     return token.split("_", 2)[2]
 
 
-def test_unknown_token_is_named_in_the_401_never_its_secret(
-    index, tmp_path, no_pallet_env, capsys
-):
+def test_unknown_token_is_named_in_the_401_never_its_secret(index, tmp_path, no_pallet_env, capsys):
     """A well-formed token minted against another data dir: the 401 says so, by id only."""
     from tests.api.uploads import upload
     from tests.dists import make_wheel

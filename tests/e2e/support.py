@@ -49,6 +49,21 @@ def tool(name: str) -> str:
     return found
 
 
+#: twine 6.1, the last twine that sends ``--skip-existing`` to an index other than PyPI (6.2 and
+#: later refuse the flag before any request). ``make install`` puts it in its own folder, apart
+#: from the current twine of the ``test`` extra; it runs with that folder first on PYTHONPATH.
+TWINE_6_1 = Path(
+    os.environ.get("PALLET_TEST_TWINE_6_1") or Path(sys.executable).parent.parent / "twine-6.1"
+)
+
+
+def twine_6_1(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run twine 6.1 (see ``TWINE_6_1``)."""
+    if not (TWINE_6_1 / "twine" / "__init__.py").is_file():
+        pytest.fail(f"twine 6.1 is not installed at {TWINE_6_1} (make install does it)")
+    return [sys.executable, "-m", "twine"], {**env, "PYTHONPATH": str(TWINE_6_1)}
+
+
 def pallet_command() -> list[str]:
     """``python -m pallet`` once the package supports it, else the installed console script."""
     if importlib.util.find_spec("pallet.__main__") is not None:

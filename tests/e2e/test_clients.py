@@ -15,8 +15,19 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin
 
 import pytest
+from packaging.version import Version
 
-from tests.e2e.support import Dists, Server, describe, http_get, make_venv, run, tool
+from tests.dists import core_metadata, dist_name, make_sdist, make_wheel
+from tests.e2e.support import (
+    Dists,
+    Server,
+    describe,
+    http_get,
+    make_venv,
+    run,
+    tool,
+    twine_6_1,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,9 +49,12 @@ def twine_upload(
     token: str | None = None,
     extra: tuple[str, ...] = (),
     url: str | None = None,
+    old: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """``twine upload``: the current twine of the ``test`` extra, or twine 6.1 with ``old``."""
+    program, env = twine_6_1(env) if old else ([tool("twine")], env)
     cmd = [
-        tool("twine"),
+        *program,
         "upload",
         "--repository-url",
         url or server.upload_url,
@@ -196,16 +210,88 @@ def test_twine_reupload_identical_files(server: Server, dists: Dists, env: dict[
     assert_listed(server, "alpha", files)
 
 
+def twine_version(program: list[str], env: dict[str, str]) -> Version:
+    result = run([*program, "--version"], env=env)
+    assert result.returncode == 0, describe(result)
+    found = re.search(r"twine version (\S+)", result.stdout)
+    assert found, describe(result)
+    return Version(found.group(1))
+
+
 def test_twine_skip_existing(server: Server, dists: Dists, env: dict[str, str]) -> None:
+    """twine 6.1, the last twine that allows --skip-existing for an index other than PyPI."""
+    assert twine_version(*twine_6_1(env)) < Version("6.2")
     files = [dists.wheel("alpha", "1.0"), dists.sdist("alpha", "1.0")]
     publish(server, env, *files)
-    skip = twine_upload(server, files, env, extra=("--skip-existing",))
-    if "UnsupportedConfiguration" in skip.stdout and "--skip-existing" in skip.stdout:
-        # twine >= 6.2 refuses the flag for any repository but PyPI, before sending a request;
-        # the test extra pins an older twine so this path is really exercised.
-        pytest.fail("this twine only allows --skip-existing for PyPI and TestPyPI")
+    skip = twine_upload(server, files, env, extra=("--skip-existing",), old=True)
     assert skip.returncode == 0, describe(skip)
+    # Same filename, other bytes: Pallet's 400 "File already exists" is what twine skips on.
+    other = dists.wheel("alpha", "1.0", variant="different")
+    assert other.name == files[0].name and sha256(other) != sha256(files[0])
+    skip = twine_upload(server, [other], env, extra=("--skip-existing",), old=True)
+    assert skip.returncode == 0, describe(skip)
+    assert f"Skipping {other.name} because it appears to already exist" in skip.stdout, describe(
+        skip
+    )
     assert_listed(server, "alpha", files)
+
+
+def test_current_twine_refuses_skip_existing_for_other_indexes(
+    server: Server, dists: Dists, env: dict[str, str]
+) -> None:
+    """What the README says about twine >= 6.2: --skip-existing is refused before any request."""
+    wheel = dists.wheel("never-sent", "1.0")
+    result = twine_upload(server, [wheel], env, extra=("--skip-existing",))
+    assert result.returncode != 0, describe(result)
+    assert "UnsupportedConfiguration" in result.stdout, describe(result)
+    assert "--skip-existing" in result.stdout, describe(result)
+    assert http_get(f"{server.simple_url}never-sent/").status == 404
+
+
+def hatchling_like(directory: Path, name: str, version: str) -> list[Path]:
+    """A wheel and an sdist as current hatchling writes them: Metadata-Version 2.5, a PEP 639
+    license expression and the license file it names."""
+    metadata = core_metadata(
+        name,
+        version,
+        metadata_version="2.5",
+        extra_headers="License-Expression: MIT\nLicense-File: LICENSE\n",
+    )
+    license_text = b"MIT License\n"
+    licenses = f"{dist_name(name)}-{version}.dist-info/licenses/LICENSE"
+    return [
+        make_wheel(directory, name, version, metadata=metadata, files={licenses: license_text}),
+        make_sdist(directory, name, version, metadata=metadata, files={"LICENSE": license_text}),
+    ]
+
+
+def test_current_twine_uploads_metadata_2_5(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's ``twine upload --repository-url ... dist/*`` with the current twine (the
+    ``test`` extra's, 7 or later) and dists as current build backends write them."""
+    assert twine_version([tool("twine")], env) >= Version("7")
+    files = hatchling_like(tmp_path / "dist", "hatched", "1.0")
+    result = twine_upload(server, files, env)
+    assert result.returncode == 0, describe(result)
+    assert_listed(server, "hatched", files)
+    # PEP 658: the wheel's METADATA is served as it was written, Metadata-Version 2.5 included.
+    entry = {f["filename"]: f for f in simple_json(server, "hatched")["files"]}[files[0].name]
+    served = http_get(urljoin(f"{server.simple_url}hatched/", entry["url"]) + ".metadata")
+    assert served.status == 200, served.body[:300]
+    assert served.body.decode().startswith("Metadata-Version: 2.5\n"), served.body[:300]
+
+
+def test_twine_6_1_cannot_read_metadata_2_5(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Why the README points at the current twine: 6.1 refuses Metadata 2.5 locally."""
+    files = hatchling_like(tmp_path / "dist", "hatched-old", "1.0")
+    result = twine_upload(server, files, env, old=True)
+    assert result.returncode != 0, describe(result)
+    assert "InvalidDistribution" in result.stdout, describe(result)
+    assert "'2.5' is not a valid metadata version" in result.stdout, describe(result)
+    assert http_get(f"{server.simple_url}hatched-old/").status == 404
 
 
 @pytest.mark.parametrize("path", ["/legacy", "/"])
@@ -243,6 +329,19 @@ def test_uv_publish_retries_and_conflicts(
     assert conflict.returncode != 0, describe(conflict)
     assert "File already exists" in conflict.stdout, describe(conflict)
     assert_listed(server, "beta", files)
+
+
+def test_uv_publish_skips_non_normalised_filenames(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """What the README warns about: uv publish skips a wheel whose filename is not normalised
+    (``jaraco.classes-...``), with only a warning, sends nothing and still exits 0."""
+    odd = make_wheel(tmp_path, "odd.name", "1.0", filename="odd.name-1.0-py3-none-any.whl")
+    result = uv_publish(server, [odd], env, check_url=False)
+    assert result.returncode == 0, describe(result)
+    assert "non-normalized filename" in result.stdout, describe(result)
+    assert "Uploading" not in result.stdout, describe(result)
+    assert http_get(f"{server.simple_url}odd-name/").status == 404
 
 
 def _publish_alpha_and_beta(server: Server, dists: Dists, env: dict[str, str]) -> None:

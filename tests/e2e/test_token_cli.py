@@ -29,6 +29,11 @@ def pallet(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def words(text: str) -> str:
+    """Clients wrap long messages to the terminal's width: compare word by word."""
+    return " ".join(text.split())
+
+
 def test_token_create_refuses_a_data_dir_without_an_index(
     server: Server, server_factory: ServerFactory, tmp_path: Path
 ) -> None:
@@ -70,11 +75,11 @@ def test_unknown_token_is_named_by_the_server_and_shown_by_clients(
     twine = twine_upload(server, [wheel], env, token=token, extra=("--verbose",))
     assert twine.returncode != 0, describe(twine)
     assert "401" in twine.stdout, describe(twine)
-    assert expected in twine.stdout, describe(twine)
+    assert expected in words(twine.stdout), describe(twine)
 
     uv = uv_publish(server, [wheel], env, token=token, check_url=False)
     assert uv.returncode != 0, describe(uv)
-    assert expected in uv.stdout, describe(uv)
+    assert expected in words(uv.stdout), describe(uv)
 
     for result in (twine, uv):
         assert secret not in result.stdout.replace(token, ""), describe(result)
@@ -93,4 +98,4 @@ def test_pallet_publish_reports_the_unknown_token(
         [*pallet_command(), "publish", "--url", server.url + "/", "-t", token, wheel], env=env
     )
     assert result.returncode != 0, describe(result)
-    assert f"Token {token_id} is not known to this index" in result.stdout, describe(result)
+    assert f"Token {token_id} is not known to this index" in words(result.stdout), describe(result)
