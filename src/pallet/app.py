@@ -43,20 +43,26 @@ def _check_health(svc: Services) -> dict[str, str]:
     return checks
 
 
+def _version(svc: Services) -> str:
+    """A private index tells strangers nothing, not even which release to look up CVEs for."""
+    return "" if svc.settings.private else __version__
+
+
 async def health(request: Request) -> Response:
-    checks = await run_in_threadpool(_check_health, request.app.state.services)
+    svc: Services = request.app.state.services
+    checks = await run_in_threadpool(_check_health, svc)
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "error", "version": __version__, "checks": checks},
-        status_code=200 if ok else 503,
-    )
+    body = {"status": "ok" if ok else "error", "checks": checks}
+    if _version(svc):
+        body["version"] = _version(svc)
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def home(request: Request) -> Response:
     base = str(request.base_url)
     return HTMLResponse(
         "<!DOCTYPE html><html><head><title>Pallet</title></head><body>"
-        f"<h1>Pallet {__version__}</h1>"
+        f"<h1>Pallet {_version(request.app.state.services)}</h1>"
         f"<p>Simple index: <code>{base}simple/</code></p>"
         f"<p>Legacy upload (twine, uv): <code>{base}legacy/</code></p>"
         f"<p>Upload 2.0 (PEP 694): <code>{base}{request.app.state.services.settings.upload_root.lstrip('/')}</code></p>"

@@ -32,6 +32,9 @@ class Settings:
     port: int = 8000
     workers: int = 1
     private: bool = False
+    #: A scrape credential for ``/_/metrics`` (Bearer token or Basic password); when set, or
+    #: on a private index, metrics need it or a read token for every project.
+    metrics_token: str = ""
     max_file_size: int = 2 * GiB
     project_quota: int = 0  # bytes per project; 0 = unlimited
     allow_local_versions: bool = False

@@ -6,12 +6,17 @@ and restarts lose nothing.
 
 from __future__ import annotations
 
+import hmac
+
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from pallet.auth.credentials import token_from_authorization
+from pallet.auth.guard import authenticate, unauthorized
+from pallet.core.problems import Problem
 from pallet.db.models import File, FileUploadSession
 from pallet.db.session import read_session
 from pallet.services import Services
@@ -50,8 +55,32 @@ def render(svc: Services) -> str:
     return "\n".join(lines) + "\n"
 
 
+def authorize(svc: Services, request: Request) -> None:
+    """Public on a public index without a scrape credential. Otherwise the configured scrape
+    credential (``PALLET_METRICS_TOKEN``, as a Bearer token or a Basic password), or a read
+    token for the whole index: the totals span every project."""
+    settings = svc.settings
+    if not (settings.private or settings.metrics_token):
+        return
+    presented = token_from_authorization(request.headers.get("authorization"))
+    if settings.metrics_token and presented is not None:
+        if hmac.compare_digest(presented.encode(), settings.metrics_token.encode()):
+            return
+    principal = authenticate(svc, request)
+    if principal is None:
+        raise unauthorized(
+            "Metrics need the scrape credential (PALLET_METRICS_TOKEN) or a read token."
+        )
+    if principal.projects is not None:
+        raise Problem(
+            403, "forbidden", "Not allowed", "Metrics need a token that can read every project."
+        )
+
+
 async def metrics(request: Request) -> Response:
-    body = await run_in_threadpool(render, request.app.state.services)
+    svc: Services = request.app.state.services
+    await run_in_threadpool(authorize, svc, request)
+    body = await run_in_threadpool(render, svc)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 

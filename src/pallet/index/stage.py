@@ -1,7 +1,9 @@
 """Stage previews (PEP 694): ``/stage/<session-token>/simple/`` is an index showing the project as
 it would look once the session is published — its published files plus the session's completed
-ones — for ``pip install --extra-index-url``. The token is the capability (no other auth, as
-the PEP specifies); the stage dies when the session is published or canceled."""
+ones — for ``pip install --extra-index-url``. On a public index the token is the capability, as
+the PEP specifies; on a private one a stage is a read like any other, so the credential must
+also cover the session's project. A stage serves nothing but that project's files, and it dies
+when the session is published or canceled."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from pallet.auth.guard import require_reader
 from pallet.core.problems import Problem
 from pallet.core.sessions import FileState, SessionState
 from pallet.db.models import FileUploadSession, Project, UploadSession
@@ -74,9 +77,10 @@ def _as_row(fs: FileUploadSession, version: str) -> SimpleNamespace:
     )
 
 
-def _page(svc: Services, token: str, name: str | None) -> Rendered:
+def _page(svc: Services, request: Request, token: str, name: str | None) -> Rendered:
     with read_session(svc.engine) as s:
         session, project, staged = _stage(s, token)
+        require_reader(svc, request, project.normalized_name)
         if name is None:
             listing = ProjectList(0, [(project.name, project.normalized_name)])
             return Rendered(0, render.list_html(listing), render.list_json(listing))
@@ -93,7 +97,8 @@ def _page(svc: Services, token: str, name: str | None) -> Rendered:
 
 async def stage_list(request: Request) -> Response:
     svc: Services = request.app.state.services
-    entry = await run_in_threadpool(_page, svc, request.path_params["token"], None)
+    require_reader(svc, request)  # private mode: 401 before anything is looked up
+    entry = await run_in_threadpool(_page, svc, request, request.path_params["token"], None)
     return _no_store(_respond(request, entry, private=True))
 
 
@@ -104,26 +109,34 @@ async def stage_project(request: Request) -> Response:
     if name != normalized or not request.url.path.endswith("/"):
         path = f"/stage/{token}/simple/{normalized}/"
         return RedirectResponse(request.url.replace(path=path), 301)
-    entry = await run_in_threadpool(_page, svc, token, normalized)
+    require_reader(svc, request)
+    entry = await run_in_threadpool(_page, svc, request, token, normalized)
     return _no_store(_respond(request, entry, private=True))
 
 
-def _staged_blob(svc: Services, token: str, sha256: str, filename: str) -> str | None:
+def _staged_blob(
+    svc: Services, request: Request, token: str, sha256: str, filename: str
+) -> str | None:
     wants_metadata = filename.endswith(".metadata")
     name = filename.removesuffix(".metadata") if wants_metadata else filename
     with read_session(svc.engine) as s:
-        _session, _project, staged = _stage(s, token)
+        _session, project, staged = _stage(s, token)
+    require_reader(svc, request, project.normalized_name)
     for fs in staged:
         if fs.filename == name and fs.sha256 == sha256:
             return fs.metadata_sha256 if wants_metadata else fs.sha256
-    found = _lookup(svc, sha256, filename)  # already published files of the project
-    return found[0] if found else None
+    found = _lookup(svc, sha256, filename)
+    # Only the session's own project: a stage token is no key to the rest of the index.
+    return found[0] if found and found[1] == project.normalized_name else None
 
 
 async def stage_download(request: Request) -> Response:
     svc: Services = request.app.state.services
     p = request.path_params
-    blob = await run_in_threadpool(_staged_blob, svc, p["token"], p["sha256"], p["filename"])
+    require_reader(svc, request)
+    blob = await run_in_threadpool(
+        _staged_blob, svc, request, p["token"], p["sha256"], p["filename"]
+    )
     if blob is None:
         raise Problem(404, "not-found", "File not found", "No such file in this stage.")
     return await serve_blob(request, svc, blob, p["filename"])
