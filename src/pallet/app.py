@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pallet import __version__, discovery, faults, http, metrics
+from pallet import __version__, discovery, faults, http, metrics, public_url
 from pallet.config import Settings
 from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
@@ -59,7 +59,7 @@ async def health(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    base = str(request.base_url)
+    base = public_url.base_url(request) + "/"
     return HTMLResponse(
         "<!DOCTYPE html><html><head><title>Pallet</title></head><body>"
         f"<h1>Pallet {_version(request.app.state.services)}</h1>"
@@ -71,11 +71,17 @@ async def home(request: Request) -> Response:
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    """Only the test hook for now; an invalid ``inject_503`` SPEC fails here, at startup."""
-    if not settings.inject_503:
-        return []
-    spec = faults.parse_spec(settings.inject_503)
-    return [Middleware(faults.FaultInjection, faults=spec, upload_root=settings.upload_root)]
+    """The Host check (unless ``base_url`` fixes every URL), and the fault-injection test hook;
+    an invalid ``inject_503`` SPEC fails here, at startup."""
+    stack = []
+    if not settings.base_url:
+        stack.append(Middleware(public_url.HostCheck, patterns=public_url.allowed_hosts(settings)))
+    if settings.inject_503:
+        spec = faults.parse_spec(settings.inject_503)
+        stack.append(
+            Middleware(faults.FaultInjection, faults=spec, upload_root=settings.upload_root)
+        )
+    return stack
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:

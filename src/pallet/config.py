@@ -35,6 +35,14 @@ class Settings:
     #: A scrape credential for ``/_/metrics`` (Bearer token or Basic password); when set, or
     #: on a private index, metrics need it or a read token for every project.
     metrics_token: str = ""
+    #: The index's public URL (``https://pypi.example.com``), the base of every absolute URL
+    #: it hands out. Unset: the request's, with its Host checked against ``allowed_hosts``.
+    base_url: str = ""
+    #: Comma-separated Host names to answer to when ``base_url`` is unset (``*.corp`` allowed;
+    #: ``*`` turns the check off). Default: loopback names and the bound address.
+    allowed_hosts: str = ""
+    #: Proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs).
+    forwarded_allow_ips: str = ""
     max_file_size: int = 2 * GiB
     project_quota: int = 0  # bytes per project; 0 = unlimited
     allow_local_versions: bool = False

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from pallet.auth.guard import require_reader
 from pallet.core.upload2 import META
+from pallet.public_url import base_url
 from pallet.services import Services
 from pallet.upload import mechanisms
 
@@ -20,7 +21,7 @@ from pallet.upload import mechanisms
 async def upload_api(request: Request) -> Response:
     svc: Services = request.app.state.services
     require_reader(svc, request)
-    base = f"{request.url.scheme}://{request.url.netloc}"  # as the Upload 2.0 links are built
+    base = base_url(request)
     return JSONResponse(
         {
             "meta": META,

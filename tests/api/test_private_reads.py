@@ -114,7 +114,7 @@ def test_metrics_need_a_whole_index_reader_or_the_scrape_credential(make_index) 
     everything = private.token(scope="read")
     assert private.client.get("/_/metrics", auth=("__token__", everything)).status_code == 200
 
-    scraped = make_index(metrics_token="scrape-me-please")
+    scraped = make_index(metrics_token="scrape-me-please")  # noqa: S106 - a test credential
     assert scraped.client.get("/_/metrics").status_code == 401
     bearer = {"Authorization": "Bearer scrape-me-please"}
     assert scraped.client.get("/_/metrics", headers=bearer).status_code == 200

@@ -26,6 +26,19 @@ def register(sub, common) -> None:  # noqa: ANN001
         default=None,
         help="S3: redirect downloads to pre-signed GET URLs instead of streaming",
     )
+    n = p.add_argument_group("public URL")
+    n.add_argument(
+        "--base-url", help="the index's public URL, base of every absolute URL (PALLET_BASE_URL)"
+    )
+    n.add_argument(
+        "--allowed-hosts",
+        help="without --base-url: Host names to answer to, comma-separated, *.domain allowed "
+        "(default: loopback and the bound address)",
+    )
+    n.add_argument(
+        "--forwarded-allow-ips",
+        help="proxies whose X-Forwarded-For/-Proto headers are believed (default: none)",
+    )
     g = p.add_argument_group("Upload 2.0")
     g.add_argument("--upload-root", help="root path of the Upload 2.0 API (default /upload/2.0/)")
     g.add_argument("--session-lifetime", type=int, help="seconds a new session lives (24h)")
@@ -70,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         processing_delay=args.processing_delay,
         inject_503=args.inject_503,
         presign_ttl=args.presign_ttl,
+        base_url=args.base_url,
+        allowed_hosts=args.allowed_hosts,
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
     if settings.inject_503:  # fail here in one line, not in every worker as it starts
         from pallet.faults import parse_spec
@@ -80,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: {exc}") from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrated_engine(settings).dispose()
-    base = f"http://{settings.host}:{settings.port}"
+    base = settings.base_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
     print(
         f"Pallet serving on {base}/\n"
         f"  simple index:  {base}/simple/\n"
@@ -102,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         h11_max_incomplete_event_size=64 * 1024,
     )
     return 0

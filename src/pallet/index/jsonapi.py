@@ -10,7 +10,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pallet.auth.guard import require_reader
@@ -19,6 +19,7 @@ from pallet.db.models import File, Release
 from pallet.db.session import read_session
 from pallet.index.queries import visible_project
 from pallet.index.render import iso8601
+from pallet.public_url import base_url, redirect
 from pallet.services import Services
 
 
@@ -111,9 +112,9 @@ async def project_json(request: Request) -> Response:
     normalized = canonicalize_name(name)
     if name != normalized:
         path = f"/pypi/{normalized}/" + (f"{version}/" if version else "") + "json"
-        return RedirectResponse(request.url.replace(path=path), 301)
+        return redirect(request, path)
     require_reader(svc, request, normalized)
-    body = await run_in_threadpool(build, svc, normalized, version, str(request.base_url))
+    body = await run_in_threadpool(build, svc, normalized, version, base_url(request) + "/")
     if body is None:
         raise Problem(
             404, "not-found", "Not found", f"No such project or release: {name} {version or ''}"

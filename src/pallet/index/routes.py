@@ -12,7 +12,7 @@ import re
 from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from pallet.auth.guard import require_reader
@@ -21,6 +21,7 @@ from pallet.db.session import read_session
 from pallet.index import negotiate, queries, render
 from pallet.index.cache import Rendered
 from pallet.index.downloads import download
+from pallet.public_url import redirect
 from pallet.services import Services
 
 _PAGE_CACHE_CONTROL = "max-age=0, must-revalidate"
@@ -101,7 +102,7 @@ async def project_detail(request: Request) -> Response:
     if normalized is None:
         raise Problem(404, "not-found", "Not found", "Not a valid project name.")
     if name != normalized or not request.url.path.endswith("/"):
-        return RedirectResponse(request.url.replace(path=f"/simple/{normalized}/"), 301)
+        return redirect(request, f"/simple/{normalized}/")
     require_reader(svc, request, normalized)
     row = svc.lookup.project(normalized)
     if row is None:
@@ -125,7 +126,7 @@ def _load_page(svc: Services, normalized: str) -> queries.ProjectPage | None:
 
 routes = [
     Route("/simple/", project_list, methods=["GET", "HEAD"]),
-    Route("/simple", lambda r: RedirectResponse(r.url.replace(path="/simple/"), 301)),
+    Route("/simple", lambda r: redirect(r, "/simple/")),
     Route("/simple/{project}/", project_detail, methods=["GET", "HEAD"]),
     Route("/simple/{project}", project_detail, methods=["GET", "HEAD"]),
     Route("/files/{sha256}/{filename}", download, methods=["GET", "HEAD"]),

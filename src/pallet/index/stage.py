@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from pallet.auth.guard import require_reader
@@ -26,6 +26,7 @@ from pallet.index.cache import Rendered
 from pallet.index.downloads import _lookup, serve_blob
 from pallet.index.model import ProjectList
 from pallet.index.routes import _respond
+from pallet.public_url import redirect
 from pallet.services import Services
 
 _LIVE = (SessionState.OPEN, SessionState.PROCESSING, SessionState.ERROR)
@@ -108,7 +109,7 @@ async def stage_project(request: Request) -> Response:
     normalized = canonicalize_name(name)
     if name != normalized or not request.url.path.endswith("/"):
         path = f"/stage/{token}/simple/{normalized}/"
-        return RedirectResponse(request.url.replace(path=path), 301)
+        return redirect(request, path)
     require_reader(svc, request)
     entry = await run_in_threadpool(_page, svc, request, token, normalized)
     return _no_store(_respond(request, entry, private=True))

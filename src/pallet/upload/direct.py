@@ -32,6 +32,7 @@ from pallet.core.problems import Problem, bad_request
 from pallet.core.rules import UploadRules
 from pallet.db.models import File
 from pallet.db.session import read_session
+from pallet.public_url import base_url
 from pallet.services import Services
 from pallet.storage import blob_key
 from pallet.storage.signed import presign_put
@@ -160,8 +161,7 @@ async def reserve(request: Request) -> Response:
     svc: Services = request.app.state.services
     principal = await run_in_threadpool(require_uploader, svc, request)
     fields = await _fields(request)
-    base = f"{request.url.scheme}://{request.url.netloc}"
-    return await run_in_threadpool(_reserve, svc, principal, fields, base)
+    return await run_in_threadpool(_reserve, svc, principal, fields, base_url(request))
 
 
 async def finalize(request: Request) -> Response:

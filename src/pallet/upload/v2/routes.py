@@ -21,6 +21,7 @@ from pallet.core.attestations import parse_attestations
 from pallet.core.problems import Problem
 from pallet.db.models import FileUploadSession, UploadSession
 from pallet.db.session import retrying, write_session
+from pallet.public_url import base_url
 from pallet.services import Services
 from pallet.upload.spool import SpooledFile
 from pallet.upload.v2 import complete as completion
@@ -44,8 +45,7 @@ def v2_response(
 
 
 def _links(request: Request, svc: Services) -> Links:
-    base = f"{request.url.scheme}://{request.url.netloc}"
-    return Links(base, svc.settings.upload_root)
+    return Links(base_url(request), svc.settings.upload_root)
 
 
 def _prepare(request: Request) -> tuple[Services, Principal]:
