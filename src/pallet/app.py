@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pallet import __version__, discovery, faults, http, metrics, public_url
+from pallet import __version__, connections, discovery, faults, http, metrics, public_url
 from pallet.config import Settings
 from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
@@ -71,9 +71,10 @@ async def home(request: Request) -> Response:
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    """The Host check (unless ``base_url`` fixes every URL), and the fault-injection test hook;
+    """The body-idle bound, the Host check (unless ``base_url`` fixes every URL), and the
+    fault-injection test hook;
     an invalid ``inject_503`` SPEC fails here, at startup."""
-    stack = []
+    stack = [Middleware(connections.BodyIdleTimeout, seconds=settings.body_idle_timeout)]
     if not settings.base_url:
         stack.append(Middleware(public_url.HostCheck, patterns=public_url.allowed_hosts(settings)))
     if settings.inject_503:

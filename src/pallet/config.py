@@ -43,6 +43,11 @@ class Settings:
     allowed_hosts: str = ""
     #: Proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs).
     forwarded_allow_ips: str = ""
+    #: Slow or lying clients (see pallet.connections): seconds for a request's headers, seconds
+    #: a request body may stall, open connections per worker process.
+    header_timeout: float = 10.0
+    body_idle_timeout: float = 30.0
+    max_connections: int = 1000
     max_file_size: int = 2 * GiB
     project_quota: int = 0  # bytes per project; 0 = unlimited
     allow_local_versions: bool = False

@@ -8,6 +8,7 @@ import os
 import uvicorn
 
 from pallet.cli.common import migrated_engine, settings_from_args
+from pallet.connections import GuardedHttpToolsProtocol
 from pallet.logs import configure_logging
 
 
@@ -39,6 +40,10 @@ def register(sub, common) -> None:  # noqa: ANN001
         "--forwarded-allow-ips",
         help="proxies whose X-Forwarded-For/-Proto headers are believed (default: none)",
     )
+    c = p.add_argument_group("slow or lying clients")
+    c.add_argument("--header-timeout", type=float, help="seconds for request headers (10)")
+    c.add_argument("--body-idle-timeout", type=float, help="seconds a body may stall (30)")
+    c.add_argument("--max-connections", type=int, help="open connections per worker (1000)")
     g = p.add_argument_group("Upload 2.0")
     g.add_argument("--upload-root", help="root path of the Upload 2.0 API (default /upload/2.0/)")
     g.add_argument("--session-lifetime", type=int, help="seconds a new session lives (24h)")
@@ -86,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         allowed_hosts=args.allowed_hosts,
         forwarded_allow_ips=args.forwarded_allow_ips,
+        header_timeout=args.header_timeout,
+        body_idle_timeout=args.body_idle_timeout,
+        max_connections=args.max_connections,
     )
     if settings.inject_503:  # fail here in one line, not in every worker as it starts
         from pallet.faults import parse_spec
@@ -118,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         log_level="warning",
         server_header=False,
+        http=GuardedHttpToolsProtocol,
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         h11_max_incomplete_event_size=64 * 1024,

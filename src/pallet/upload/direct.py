@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from pallet.auth.guard import require_uploader
 from pallet.auth.tokens import Principal
+from pallet.connections import early_too_large
 from pallet.core.filenames import DistFilename, parse_dist_filename
 from pallet.core.metadata import (
     UploadForm,
@@ -50,6 +51,9 @@ def staging_key(sha256: str) -> str:
 
 
 async def _fields(request: Request) -> dict[str, list[str]]:
+    too_large = early_too_large(request.headers, MAX_FIELD_BYTES, "reserve/finalize forms")
+    if too_large is not None:
+        raise too_large
     try:
         form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
     except HTTPException as exc:

@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route
 
 from pallet.auth.guard import require_uploader
 from pallet.auth.tokens import Principal
+from pallet.connections import early_too_large
 from pallet.core import upload2
 from pallet.core.attestations import parse_attestations
 from pallet.core.problems import Problem
@@ -58,8 +59,14 @@ def _prepare(request: Request) -> tuple[Services, Principal]:
     return svc, require_uploader(svc, request)
 
 
+_MAX_ATTESTATIONS = 4 * 2**20
+
+
 async def _json_body(request: Request) -> JSONish:
     upload2.check_content_type(request.headers.get("content-type"))
+    too_large = early_too_large(request.headers, upload2.MAX_BODY, "Upload 2.0 JSON bodies")
+    if too_large is not None:
+        raise too_large
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
@@ -291,10 +298,13 @@ async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Res
             "Unsupported media type",
             "Attestations are a JSON array sent as application/json.",
         )
+    too_large = early_too_large(request.headers, _MAX_ATTESTATIONS, "Attestation bodies")
+    if too_large is not None:
+        raise too_large
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
-        if len(raw) > 4 * 2**20:
+        if len(raw) > _MAX_ATTESTATIONS:
             raise Problem(413, "body-too-large", "Attestations too large", "At most 4 MiB.")
     fs = ctx.file
     assert fs is not None and ctx.session is not None
