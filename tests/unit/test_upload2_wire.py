@@ -64,6 +64,22 @@ def test_accept(accept, ok):
         (json.dumps({"meta": {"api-version": "1.0"}}).encode(), "unsupported-api-version"),
         (json.dumps({"meta": {"api-version": "2"}}).encode(), "invalid-request"),
         (b"x" * (upload2.MAX_BODY + 1), "body-too-large"),
+        (b"[" * 10240, "json-limit-exceeded"),
+        (
+            b'{"meta": {"api-version": "2.0"}, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "json-limit-exceeded",
+        ),
+        (
+            b'{"meta": {"api-version": "2.0"}, "extend-for": 1' + b"0" * 5000 + b"}",
+            "json-limit-exceeded",
+        ),
+        (b'{"meta": {"api-version": "2.0"}, "extend-for": 1e999}', "json-limit-exceeded"),
+        (b'{"meta": {"api-version": "2.0"}, "extend-for": NaN}', "invalid-request"),
+        (b'{"meta": {"api-version": "2.0"}, "x": "' + b"x" * 60_000 + b'"}', "json-limit-exceeded"),
+        (
+            b'{"meta": {"api-version": "2.0"}, "x": "\xff"}'.replace(b"\\xff", b"\xff"),
+            "invalid-request",
+        ),
     ],
 )
 def test_bad_bodies(raw, slug):
@@ -85,6 +101,16 @@ def test_create_session_normalizes():
     with pytest.raises(Problem) as exc:
         upload2.parse_create_session({"name": "-x-", "version": "one"})
     assert {e.source for e in exc.value.errors} == {"name", "version"}
+
+
+def test_create_session_version_beyond_int_conversion_limit_is_invalid():
+    """A 5000-digit segment makes packaging's int() raise a plain ValueError (not
+    InvalidVersion): still a 400 naming the version, with the message cut short."""
+    with pytest.raises(Problem) as exc:
+        upload2.parse_create_session({"name": "x", "version": "1." + "9" * 5000})
+    assert exc.value.status == 400
+    assert [e.source for e in exc.value.errors] == ["version"]
+    assert len(exc.value.errors[0].message) < 200
 
 
 def test_hashes():
@@ -128,3 +154,18 @@ def test_extend_for():
         with pytest.raises(Problem):
             upload2.parse_extend({"extend-for": bad})
     assert datetime.now(UTC)
+
+
+def test_extension_is_capped_for_any_extend_for():
+    """PEP 694: extend-for is a hint; any size is granted up to the cap, never an overflow, and
+    expiry never moves earlier."""
+    from pallet.upload.v2.sessions import extended
+
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    cap = expires + timedelta(days=6)
+    for seconds in (10**12, 10**20, 10**63):
+        assert extended(expires, seconds, cap) == cap
+    assert extended(expires, 60, cap) == expires + timedelta(seconds=60)
+    assert extended(expires, 0, cap) == expires
+    assert extended(expires, 10**20, expires - timedelta(days=1)) == expires  # past the cap
+    assert extended(expires.replace(tzinfo=None), 10**20, cap) == cap  # naive = UTC (SQLite)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any, Protocol
 
 from pallet.core.problems import ProblemError, bad_request
+from pallet.core.untrusted import ATTESTATIONS, load_json
 
 MAX_ATTESTATIONS = 16
 
@@ -33,7 +33,7 @@ def _invalid(message: str, source: str = "attestations") -> Exception:
 
 def parse_attestations(raw: str, filename: str, digests: _HasSha256) -> list[dict[str, Any]]:
     try:
-        value = json.loads(raw)
+        value = load_json(raw, ATTESTATIONS)  # bounded: a 400 json-limit-exceeded problem
     except ValueError as exc:
         raise _invalid(f"not JSON: {exc}") from None
     if not isinstance(value, list) or not value or len(value) > MAX_ATTESTATIONS:
@@ -50,7 +50,9 @@ def _check_one(att: Any, filename: str, sha256: str, source: str) -> None:
     if not isinstance(att.get("verification_material"), dict) or not isinstance(envelope, dict):
         raise _invalid("missing verification_material or envelope", source)
     try:
-        statement = json.loads(base64.b64decode(envelope.get("statement", ""), validate=True))
+        statement = load_json(
+            base64.b64decode(envelope.get("statement", ""), validate=True), ATTESTATIONS
+        )
     except (binascii.Error, ValueError, TypeError):
         raise _invalid("envelope.statement is not base64-encoded JSON", source) from None
     subjects = statement.get("subject") if isinstance(statement, dict) else None

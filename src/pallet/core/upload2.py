@@ -7,16 +7,16 @@ names, RFC 3339 timestamps) is testable without a server.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from packaging.utils import InvalidName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from pallet.core.problems import Problem, ProblemError
+from pallet.core.untrusted import UPLOAD2, load_json, parse_version, shorten
 
 MEDIA_TYPE = "application/vnd.pypi.upload.v2+json"
 API_VERSION = "2.0"
@@ -85,8 +85,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
             f"Upload 2.0 JSON bodies are limited to {MAX_BODY} bytes.",
         )
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = load_json(raw, UPLOAD2)  # bounded depth, numbers and strings (or a 400)
+    except ValueError as exc:  # UnicodeDecodeError included
         raise invalid(f"The body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise invalid("The body must be a JSON object.")
@@ -121,11 +121,9 @@ def parse_create_session(body: Mapping[str, Any]) -> tuple[str, str, Version]:
         errors.append(ProblemError("version", "must be a string"))
         parsed = None
     else:
-        try:
-            parsed = Version(version)
-        except InvalidVersion:
-            parsed = None
-            errors.append(ProblemError("version", f"{version!r} is not a valid version"))
+        parsed = parse_version(version)
+        if parsed is None:
+            errors.append(ProblemError("version", f"{shorten(version)} is not a valid version"))
     if errors or parsed is None:
         raise invalid("The session needs a valid 'name' and 'version'.", *errors)
     try:

@@ -31,6 +31,7 @@ from pallet.core.metadata import (
 )
 from pallet.core.problems import Problem, bad_request
 from pallet.core.rules import UploadRules
+from pallet.core.untrusted import require_form_version
 from pallet.db.models import File
 from pallet.db.session import read_session
 from pallet.public_url import base_url
@@ -74,6 +75,7 @@ def _parse(
         raise bad_request("invalid-form", "Filename required", "Send exactly one 'filename'.")
     dist = parse_dist_filename(names[0], rules)
     form = parse_upload_form(fields)
+    require_form_version(form.version)
     check_form_names_file(form, dist)
     if not principal.can_upload(dist.project):
         raise forbidden(dist.project)

@@ -17,6 +17,7 @@ from pallet.core.filenames import parse_dist_filename
 from pallet.core.metadata import check_form_matches, parse_upload_form
 from pallet.core.problems import bad_request
 from pallet.core.rules import UploadRules
+from pallet.core.untrusted import require_form_version
 from pallet.services import Services
 from pallet.upload.multipart import ReceivedForm, read_upload_form
 from pallet.upload.publish import publish_file
@@ -50,6 +51,7 @@ async def legacy_upload(request: Request) -> Response:
 
 def _process(svc: Services, principal: Principal, rules: UploadRules, received: ReceivedForm):  # noqa: ANN202
     form = parse_upload_form(received.fields)
+    require_form_version(form.version)
     if not principal.can_upload(form.name):
         raise forbidden(form.name)
     if received.file is None:

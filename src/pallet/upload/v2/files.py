@@ -27,7 +27,7 @@ from pallet.core.sessions import (
 from pallet.db.models import File, FileUploadSession, UploadSession
 from pallet.services import Services
 from pallet.upload.mechanisms import REGISTRY
-from pallet.upload.v2.sessions import aware, now
+from pallet.upload.v2.sessions import aware, extended, now
 
 
 def create(
@@ -137,5 +137,4 @@ def check_transfer(session: UploadSession, fs: FileUploadSession) -> None:
 
 def extend(session: UploadSession, fs: FileUploadSession, seconds: int) -> None:
     fs.status = next_file_state(fs.status, FileEvent.EXTEND)
-    wanted = aware(fs.expires_at) + timedelta(seconds=seconds)
-    fs.expires_at = max(aware(fs.expires_at), min(wanted, aware(session.expires_at)))
+    fs.expires_at = extended(fs.expires_at, seconds, session.expires_at)

@@ -203,9 +203,19 @@ def delete_file(fs: FileUploadSession, session: UploadSession) -> Purge:
     return purge
 
 
+def extended(expires_at: datetime, seconds: int, cap: datetime) -> datetime:
+    """PEP 694 extend: ``extend-for`` is a hint of any size; grant at most up to ``cap`` and
+    never move expiry earlier. Only the granted part becomes a timedelta, so 10**20 seconds
+    (past any datetime) is simply capped."""
+    expires_at = aware(expires_at)
+    room = (aware(cap) - expires_at).total_seconds()
+    if seconds <= 0 or room <= 0:
+        return expires_at
+    return expires_at + timedelta(seconds=min(seconds, room))
+
+
 def extend(session: UploadSession, settings: Settings, seconds: int) -> None:
     """Advisory: grant up to the lifetime cap, never move expiry earlier."""
     session.status = next_session_state(session.status, SessionEvent.EXTEND)
     cap = aware(session.created) + timedelta(seconds=settings.session_max_lifetime)
-    wanted = aware(session.expires_at) + timedelta(seconds=seconds)
-    session.expires_at = max(aware(session.expires_at), min(wanted, cap))
+    session.expires_at = extended(session.expires_at, seconds, cap)
