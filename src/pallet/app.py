@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -41,6 +44,42 @@ def _check_health(svc: Services) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001
         checks["storage"] = f"error: {type(exc).__name__}"
     return checks
+
+
+def _free_space(svc: Services) -> dict[str, str]:
+    """Readiness beyond liveness: can this server take an upload now? A full disk keeps the
+    process alive and reads working, but every upload would get 507."""
+    checks = {}
+    folders = {"spool": svc.settings.tmp_dir}
+    blobs = svc.store.local_path("sha256")
+    if blobs is not None:
+        folders["storage"] = blobs.parent
+    for name, folder in folders.items():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            st = os.statvfs(folder)
+            free = st.f_bavail * st.f_frsize
+            if free < svc.settings.min_free_space:
+                checks[name] = f"error: {free} bytes free, under {svc.settings.min_free_space}"
+                continue
+            with tempfile.TemporaryFile(dir=folder) as probe:
+                probe.write(b"ready")
+                probe.flush()
+                os.fsync(probe.fileno())
+            checks[name] = "ok"
+        except OSError as exc:
+            checks[name] = f"error: {exc.strerror or type(exc).__name__}"
+    return checks
+
+
+async def ready(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    checks = await run_in_threadpool(_check_health, svc)
+    checks.update(await run_in_threadpool(_free_space, svc))
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 def _version(svc: Services) -> str:
@@ -104,6 +143,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Starlette(
         routes=[
             Route("/_/health", health, methods=["GET", "HEAD"]),
+            Route("/_/ready", ready, methods=["GET", "HEAD"]),
             *metrics.routes,
             Route("/", home, methods=["GET", "HEAD"]),
             *index_routes.routes,
@@ -119,6 +159,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Problem: http.handle_problem,
             HTTPException: http.handle_http_exception,
             ClientDisconnect: http.handle_disconnect,
+            OSError: http.handle_write_error,
+            OperationalError: http.handle_write_error,
             Exception: http.handle_unexpected,
         },
         middleware=_middleware(services.settings),

@@ -48,6 +48,8 @@ class Settings:
     header_timeout: float = 10.0
     body_idle_timeout: float = 30.0
     max_connections: int = 1000
+    #: ``/_/ready`` reports not ready below this much free space for spooling and blobs.
+    min_free_space: int = 64 * 2**20
     max_file_size: int = 2 * GiB
     project_quota: int = 0  # bytes per project; 0 = unlimited
     allow_local_versions: bool = False
@@ -63,6 +65,9 @@ class Settings:
     #: seconds ``complete`` waits for a deferred verification before answering 202
     complete_wait: float = 1.0
     gc_interval: int = 300
+    #: seconds an unreferenced blob, staged object or spool file is left alone before garbage
+    #: collection removes it: uploads store bytes moments before the row that refers to them.
+    gc_grace: int = 24 * 3600
     presign_ttl: int = 900  # seconds a pre-signed upload URL stays valid
     #: S3 only: answer downloads with a redirect to a pre-signed GET (stable per window, so
     #: installers' URL-keyed caches work) instead of streaming through Pallet.

@@ -6,6 +6,7 @@ with a traceback and answered 500 without internals, but the aim is that none ev
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from typing import Any
@@ -73,6 +74,38 @@ async def handle_disconnect(request: Request, exc: Exception) -> Response:
     aborted, so nothing was stored; nobody is left to read an answer, and it is no server error."""
     log.info("client disconnected during %s %s", request.method, request.url.path)
     return Response(status_code=400)
+
+
+def storage_full(exc: BaseException) -> bool:
+    """A full disk or quota, raised by a write or by SQLite, however deep it was wrapped."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(seen):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
+def insufficient_storage() -> Problem:
+    return Problem(
+        507,
+        "insufficient-storage",
+        "Insufficient storage",
+        "The index's storage is full; nothing of this upload was kept. Retrying will not help "
+        "until an operator frees space.",
+    )
+
+
+async def handle_write_error(request: Request, exc: Exception) -> Response:
+    """OSError and database errors: a full disk or quota is a 507 problem. Every writer cleans
+    up after itself on the way out (spools abort, temporary files are unlinked), so a full disk
+    is the operator's problem to report, not a crash; anything else is unexpected."""
+    if not storage_full(exc):
+        raise exc
+    log.error("storage full during %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(insufficient_storage(), getattr(request.state, "problem_meta", None))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

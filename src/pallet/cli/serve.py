@@ -44,6 +44,7 @@ def register(sub, common) -> None:  # noqa: ANN001
     c.add_argument("--header-timeout", type=float, help="seconds for request headers (10)")
     c.add_argument("--body-idle-timeout", type=float, help="seconds a body may stall (30)")
     c.add_argument("--max-connections", type=int, help="open connections per worker (1000)")
+    c.add_argument("--min-free-space", help="/_/ready fails below this free space (64M)")
     g = p.add_argument_group("Upload 2.0")
     g.add_argument("--upload-root", help="root path of the Upload 2.0 API (default /upload/2.0/)")
     g.add_argument("--session-lifetime", type=int, help="seconds a new session lives (24h)")
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_idle_timeout=args.body_idle_timeout,
         max_connections=args.max_connections,
+        min_free_space=parse_size(args.min_free_space) if args.min_free_space else None,
     )
     if settings.inject_503:  # fail here in one line, not in every worker as it starts
         from pallet.faults import parse_spec

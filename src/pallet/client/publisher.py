@@ -81,8 +81,11 @@ class Interrupted(Exception):
 
 
 def _permanent(exc: BaseException) -> bool:
-    """A refusal that a retry or --resume cannot fix (bad file, no permission)."""
+    """A refusal that a retry or --resume cannot fix (bad file, no permission, a full index:
+    507 stays until an operator frees space)."""
     status = getattr(exc, "status", None)
+    if status == 507:
+        return True
     if status == 409:
         return getattr(exc, "slug", "") == "file-exists"
     return status is not None and 400 <= status < 500 and status not in (408, 429)

@@ -42,17 +42,25 @@ class LocalBlobStore:
 
     def _tmp_copy(self, path: Path) -> Path:
         fd, tmp = tempfile.mkstemp(dir=self._tmp)
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            shutil.copyfileobj(src, out, 1024 * 1024)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:  # a full disk above all: leave no partial copy behind
+            os.unlink(tmp)
+            raise
         return Path(tmp)
 
     def put_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None:
         fd, tmp = tempfile.mkstemp(dir=self._tmp)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        self.put_file(key, Path(tmp), durable=durable)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            self.put_file(key, Path(tmp), durable=durable)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
