@@ -195,10 +195,11 @@ def purge_file(fs: FileUploadSession, purge: Purge) -> None:
 
 def delete_file(fs: FileUploadSession, session: UploadSession) -> Purge:
     next_session_state(session.status, SessionEvent.CHANGE_FILES)
-    fs.status = next_file_state(fs.status, FileEvent.DELETE)
-    fs.live_filename = None
+    new_status = next_file_state(fs.status, FileEvent.DELETE)
     purge = Purge([], [])
-    purge_file(fs, purge)
+    purge_file(fs, purge)  # while the file still says what it was (a pending multipart upload)
+    fs.status = new_status
+    fs.live_filename = None
     fs.staged_key = None
     return purge
 
