@@ -57,6 +57,13 @@ class BlobStore(Protocol):
     def move(self, src: str, dst: str) -> None:
         """Rename within the store (server-side on S3: no bytes through Pallet)."""
 
+    def modified(self, key: str) -> float | None:
+        """When the blob was stored at ``key`` (epoch seconds; a move counts as storing), or
+        None when absent. Garbage collection's grace period is measured from it."""
+
+    def list_keys(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """(key, modified) of every blob under ``prefix``, for garbage collection and fsck."""
+
     def local_path(self, key: str) -> Path | None:
         """A filesystem path, when the backend has one (lets the web layer use sendfile-style IO)."""
 

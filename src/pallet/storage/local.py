@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,9 @@ class LocalBlobStore:
             tmp = self._tmp_copy(path)
             os.replace(tmp, dest)
             os.unlink(path)
+        # A rename keeps the source's mtime; garbage collection reads the mtime as "stored at
+        # this key at", so a staged object moved to its content address must look new.
+        os.utime(dest)
         if durable:
             self._fsync_dir(dest.parent)
 
@@ -94,13 +98,24 @@ class LocalBlobStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    def modified(self, key: str) -> float | None:
+        """When the blob was stored at ``key`` (epoch seconds), or None when absent."""
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def list_keys(self, prefix: str) -> Iterator[tuple[str, float]]:
         """(key, modified time) of blobs under ``prefix`` (for garbage collection)."""
         base = self.root / prefix
         if base.is_dir():
             for path in base.rglob("*"):
-                if path.is_file():
-                    yield str(path.relative_to(self.root)), path.stat().st_mtime
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # removed meanwhile (a concurrent move or delete)
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield str(path.relative_to(self.root)), st.st_mtime
 
     def flush(self) -> None:
         # One filesystem-wide flush for a batch costs what one fsync per file would, once.

@@ -160,6 +160,16 @@ class S3BlobStore:
                 "get_object", Params=params, ExpiresIn=2 * window
             )
 
+    def modified(self, key: str) -> float | None:
+        """The object's Last-Modified (epoch seconds), or None when absent."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return head["LastModified"].timestamp()
+
     def list_keys(self, prefix: str) -> Iterator[tuple[str, float]]:
         full = self._key(prefix.rstrip("/")) + "/"
         strip = len(self.prefix) + 1 if self.prefix else 0

@@ -5,6 +5,11 @@ issues HMAC-signed, expiring URLs for its own ``/_/blobs/<key>`` endpoint with t
 contract (every header listed in ``X-Pallet-SignedHeaders`` must be sent with the signed value;
 ``x-amz-checksum-sha256`` is checked against the body, ``If-None-Match: *`` refuses overwrites),
 so a client cannot tell the two apart.
+
+One difference, where the local endpoint does better than S3 can: a URL of a file-upload session
+stops working once the file is completed, canceled, deleted or expired (PEP 694: data URLs SHOULD
+stop working after cancel), answering ``403 upload-closed``. A SigV4 URL cannot be revoked, so on
+S3 garbage collection removes what such a late PUT recreates under ``staging/``.
 """
 
 from __future__ import annotations
@@ -57,6 +62,22 @@ def _denied(detail: str) -> Problem:
     return Problem(403, "signature-mismatch", "Upload URL refused", detail)
 
 
+def _closed() -> Problem:
+    return Problem(
+        403,
+        "upload-closed",
+        "Upload URL no longer valid",
+        "The file upload session of this URL is no longer pending (it was completed, canceled, "
+        "deleted or has expired), so it takes no more bytes.",
+    )
+
+
+def _accepts_bytes(svc: Services, key: str) -> bool:
+    from pallet.upload.mechanisms.staging import accepts_bytes  # mechanisms import this module
+
+    return accepts_bytes(svc.engine, key)
+
+
 async def receive_signed_put(request: Request) -> Response:
     svc: Services = request.app.state.services
     key = request.path_params["key"]
@@ -79,6 +100,8 @@ async def receive_signed_put(request: Request) -> Response:
             "Upload URL expired",
             "Ask for a fresh URL (the file upload session's status, or extend).",
         )
+    if not await run_in_threadpool(_accepts_bytes, svc, key):
+        raise _closed()
     if headers.get("if-none-match") == "*" and svc.store.size(key) is not None:
         raise Problem(412, "already-uploaded", "Object exists", "This upload URL was used.")
     declared = request.headers.get("content-length", "")
@@ -112,6 +135,11 @@ async def receive_signed_put(request: Request) -> Response:
         await run_in_threadpool(svc.store.put_file, key, spooled.path, durable=False)
     finally:
         spooled.discard()
+    # Completed, canceled or expired while the body streamed in: what was just stored belongs
+    # to nobody, and the complete or cancel that closed the file will not come back for it.
+    if not await run_in_threadpool(_accepts_bytes, svc, key):
+        await run_in_threadpool(svc.store.delete, key)
+        raise _closed()
     return Response(status_code=200)
 
 

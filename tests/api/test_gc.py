@@ -1,0 +1,228 @@
+"""Garbage collection of what crashes and late clients leave behind, on the local backend and a
+real S3 store: orphan content blobs (after the grace period, through the trash), staged bytes
+of expired file sessions, staged objects a late pre-signed PUT recreates. And the local signed
+endpoint refusing such late PUTs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from pallet.db.models import File, FileUploadSession
+from pallet.db.session import read_session, write_session
+from pallet.gc import sweep, trash_key
+from pallet.storage import blob_key
+from tests.api.uploads import upload
+from tests.api.v2 import MULTIPART, Uploader, cli, content_key, index_on, keys
+from tests.dists import make_wheel
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_index(request, make_index, monkeypatch):  # noqa: ANN001, ANN201
+    return index_on(request, make_index, monkeypatch)
+
+
+def metadata_of(wheel) -> bytes:  # noqa: ANN001
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA")))
+
+
+def leave_as_a_crash_does(index, wheel) -> list[str]:  # noqa: ANN001
+    """What an upload killed between storing its blobs and committing its row leaves: the
+    wheel and its METADATA at their content addresses, and no row."""
+    store = index.services.store
+    left = []
+    for data in (wheel.read_bytes(), metadata_of(wheel)):
+        key = blob_key(hashlib.sha256(data).hexdigest())
+        store.put_bytes(key, data)
+        left.append(key)
+    return left
+
+
+def download(index, project: str, filename: str, suffix: str = "") -> bytes | None:  # noqa: ANN001
+    page = index.client.get(
+        f"/simple/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    ).json()
+    url = next(f["url"] for f in page["files"] if f["filename"] == filename)
+    r = index.client.get(f"/simple/{project}/{url}{suffix}")
+    return r.content if r.status_code == 200 else None
+
+
+def test_crash_leftovers_are_collected_after_the_grace_period(store_index, tmp_path):
+    index = store_index
+    token = index.token()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    published = make_wheel(tmp_path / "a", "keeper", "1.0")
+    assert upload(index.client, published, token, name="keeper", version="1.0").status_code == 200
+    staged = make_wheel(tmp_path / "b", "stager", "1.0")  # completed, not published: in use
+    u = Uploader(index, token)
+    session = u.open("stager", "1.0")
+    u.upload(session, staged)
+    orphan = make_wheel(tmp_path / "c", "crashed", "1.0")
+    left = leave_as_a_crash_does(index, orphan)
+    before = set(keys(index, "sha256"))
+    assert set(left) <= before and len(before) == 6
+
+    counts = sweep(index.services)  # default grace: an upload may be about to commit them
+    assert counts["orphans_trashed"] == 0
+    assert set(keys(index, "sha256")) == before
+
+    counts = sweep(index.services, grace=0)
+    assert counts["orphans_trashed"] == 2 and counts["trash_purged"] == 2
+    assert set(keys(index, "sha256")) == before - set(left)
+    assert keys(index, "trash") == []
+    assert download(index, "keeper", published.name) == published.read_bytes()
+    assert download(index, "keeper", published.name, ".metadata") == metadata_of(published)
+    u.publish(session)  # the completed file's blobs were kept for it
+    assert download(index, "stager", staged.name) == staged.read_bytes()
+    assert sweep(index.services, grace=0)["orphans_trashed"] == 0  # idempotent
+
+
+def test_a_trashed_blob_a_file_uses_is_put_back(store_index, tmp_path):
+    """An upload that found identical bytes already stored does not store them again: had the
+    collector trashed them just then, the next sweep restores them."""
+    index = store_index
+    wheel = make_wheel(tmp_path, "racer", "1.0")
+    assert upload(index.client, wheel, index.token(), name="racer", version="1.0").status_code == 200
+    store, key = index.services.store, content_key(wheel)
+    sha = key.rsplit("/", 1)[-1]
+    store.move(key, trash_key(sha))
+    assert download(index, "racer", wheel.name) is None
+    counts = sweep(index.services, grace=0)
+    assert counts["trash_restored"] == 1 and counts["trash_purged"] == 0
+    assert download(index, "racer", wheel.name) == wheel.read_bytes()
+    assert keys(index, "trash") == []
+
+
+def test_expired_pending_files_free_their_staged_bytes(store_index, tmp_path):
+    """A pending file canceled on access when it expires keeps its staged_key: the bytes (and
+    an S3 multipart upload) used to stay in the store for good."""
+    index = store_index
+    u = Uploader(index, index.token())
+    session = u.open("lapsed", "1.0")
+    wheel = make_wheel(tmp_path, "lapsed", "1.0")
+    (tmp_path / "sd").mkdir()
+    other = make_wheel(tmp_path / "sd", "lapsed", "1.0", tag="py2-none-any")
+    fs = u.start(session, wheel)
+    assert u.send(fs, wheel.read_bytes()).status_code == 200
+    multipart = u.start(session, other, MULTIPART)
+    assert len(keys(index, "staging")) == 1
+    with write_session(index.services.engine) as s:
+        s.execute(update(FileUploadSession).values(expires_at=LONG_AGO))
+    for f in (fs, multipart):  # lazily canceled on access
+        body = index.client.get(f["links"]["file-upload-session"], headers=u.headers).json()
+        assert body["status"] == "canceled"
+    counts = sweep(index.services)  # no grace needed: the database says they are done with
+    assert counts["files_freed"] == 2
+    assert keys(index, "staging") == []
+    client = getattr(index.services.store, "client", None)
+    if client is not None:
+        listed = client.list_multipart_uploads(Bucket=index.services.store.bucket)
+        assert listed.get("Uploads", []) == []
+    with read_session(index.services.engine) as s:
+        assert s.execute(select(FileUploadSession.staged_key)).scalars().all() == [None, None]
+
+
+def test_late_puts_are_refused_on_the_local_backend(index, tmp_path):
+    """PEP 694: data URLs SHOULD stop working after cancel. They used to answer 200 and
+    recreate the staged object after complete, cancel or delete."""
+    u = Uploader(index, index.token())
+    session = u.open("tardy", "1.0")
+    wheel = make_wheel(tmp_path, "tardy", "1.0")
+    data = wheel.read_bytes()
+    fs = u.start(session, wheel)
+    assert u.send(fs, data).status_code == 200
+    assert u.complete(fs).status_code == 201
+    late = u.send(fs, data)
+    assert late.status_code == 403 and late.json()["type"].endswith("upload-closed")
+
+    (tmp_path / "mp").mkdir()
+    big = make_wheel(tmp_path / "mp", "tardy", "1.0", tag="py2-none-any")
+    mp = u.start(session, big, MULTIPART)
+    part = mp["mechanism"]["parts"][0]
+    deleted = index.client.delete(mp["links"]["file-upload-session"], headers=u.headers)
+    assert deleted.status_code == 204
+    assert u.put(part["url"], big.read_bytes(), {}).status_code == 403
+
+    (tmp_path / "c").mkdir()
+    third = make_wheel(tmp_path / "c", "tardy", "1.0", tag="py3-none-win32")
+    pending = u.start(session, third)
+    u.cancel(session)
+    assert u.send(pending, third.read_bytes()).status_code == 403
+    assert keys(index, "staging") == []
+
+
+def test_a_late_put_on_s3_is_swept(make_index, seaweedfs, monkeypatch, tmp_path):
+    """A SigV4 URL cannot be revoked: the store takes a late PUT; the sweep removes it."""
+    for key, value in seaweedfs.env().items():
+        monkeypatch.setenv(key, value)
+    index = make_index(
+        storage_url=f"s3://{seaweedfs.new_bucket()}?endpoint_url={seaweedfs.endpoint}"
+    )
+    u = Uploader(index, index.token())
+    session = u.open("tardy", "1.0")
+    wheel = make_wheel(tmp_path, "tardy", "1.0")
+    fs = u.upload(session, wheel)
+    (tmp_path / "c").mkdir()
+    other = make_wheel(tmp_path / "c", "tardy", "1.0", tag="py2-none-any")
+    pending = u.start(session, other)
+    u.cancel(session)
+    assert u.send(fs, wheel.read_bytes()).status_code == 200  # after complete
+    assert u.send(pending, other.read_bytes()).status_code == 200  # after cancel
+    assert len(keys(index, "staging")) == 2
+    counts = sweep(index.services)
+    assert counts["files_freed"] == 1  # the canceled file still named its staged key
+    assert counts["staging_removed"] == 0  # the other is young: left for the grace period
+    assert len(keys(index, "staging")) == 1
+    assert sweep(index.services, grace=0)["staging_removed"] == 1
+    assert keys(index, "staging") == []
+
+
+def test_no_orphan_collection_against_a_database_without_files(index, tmp_path):
+    """A store full of blobs next to a database without a single file is a wrong
+    --database-url far more often than garbage."""
+    leave_as_a_crash_does(index, make_wheel(tmp_path, "lonely", "1.0"))
+    assert sweep(index.services, grace=0)["orphans_trashed"] == 0
+    assert len(keys(index, "sha256")) == 2
+
+
+def test_gc_command_takes_a_grace_period(store_index, tmp_path):
+    index = store_index
+    (tmp_path / "a").mkdir()
+    kept = make_wheel(tmp_path / "a", "kept", "1.0")
+    assert upload(index.client, kept, index.token(), name="kept", version="1.0").status_code == 200
+    left = leave_as_a_crash_does(index, make_wheel(tmp_path, "crashed", "1.0"))
+    code, out = cli(index, "gc", "--json")
+    assert code == 0 and json.loads(out)["orphans_trashed"] == 0
+    code, out = cli(index, "gc", "--grace", "0")
+    assert code == 0 and "orphans_trashed=2" in out and "trash_purged=2" in out
+    assert not set(left) & set(keys(index, "sha256"))
+    with read_session(index.services.engine) as s:
+        (sha,) = s.execute(select(File.sha256)).scalars().all()
+    assert blob_key(sha) in keys(index, "sha256")
+
+
+def test_expired_sessions_purge_pending_bytes(store_index, tmp_path):
+    index = store_index
+    u = Uploader(index, index.token())
+    session = u.open("expiring", "1.0")
+    wheel = make_wheel(tmp_path, "expiring", "1.0")
+    fs = u.start(session, wheel, "http-post-bytes")
+    assert u.send(fs, wheel.read_bytes()).status_code == 204
+    assert len(keys(index, "staging")) == 1
+    from pallet.db.models import UploadSession
+
+    with write_session(index.services.engine) as s:
+        s.execute(update(UploadSession).values(expires_at=LONG_AGO - timedelta(days=1)))
+    counts = sweep(index.services)
+    assert counts["sessions_expired"] == 1
+    assert keys(index, "staging") == []
