@@ -5,9 +5,7 @@ endpoint refusing such late PUTs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +16,16 @@ from pallet.db.session import read_session, write_session
 from pallet.gc import sweep, trash_key
 from pallet.storage import blob_key
 from tests.api.uploads import upload
-from tests.api.v2 import MULTIPART, Uploader, cli, content_key, index_on, keys
+from tests.api.v2 import (
+    MULTIPART,
+    Uploader,
+    cli,
+    content_key,
+    index_on,
+    keys,
+    leave_as_a_crash_does,
+    metadata_of,
+)
 from tests.dists import make_wheel
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -27,23 +34,6 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 @pytest.fixture(params=["local", "s3"])
 def store_index(request, make_index, monkeypatch):  # noqa: ANN001, ANN201
     return index_on(request, make_index, monkeypatch)
-
-
-def metadata_of(wheel) -> bytes:  # noqa: ANN001
-    with zipfile.ZipFile(wheel) as zf:
-        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA")))
-
-
-def leave_as_a_crash_does(index, wheel) -> list[str]:  # noqa: ANN001
-    """What an upload killed between storing its blobs and committing its row leaves: the
-    wheel and its METADATA at their content addresses, and no row."""
-    store = index.services.store
-    left = []
-    for data in (wheel.read_bytes(), metadata_of(wheel)):
-        key = blob_key(hashlib.sha256(data).hexdigest())
-        store.put_bytes(key, data)
-        left.append(key)
-    return left
 
 
 def download(index, project: str, filename: str, suffix: str = "") -> bytes | None:  # noqa: ANN001
@@ -92,7 +82,9 @@ def test_a_trashed_blob_a_file_uses_is_put_back(store_index, tmp_path):
     collector trashed them just then, the next sweep restores them."""
     index = store_index
     wheel = make_wheel(tmp_path, "racer", "1.0")
-    assert upload(index.client, wheel, index.token(), name="racer", version="1.0").status_code == 200
+    assert (
+        upload(index.client, wheel, index.token(), name="racer", version="1.0").status_code == 200
+    )
     store, key = index.services.store, content_key(wheel)
     sha = key.rsplit("/", 1)[-1]
     store.move(key, trash_key(sha))

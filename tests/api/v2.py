@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,23 @@ def keys(index, prefix: str) -> list[str]:  # noqa: ANN001
 
 def content_key(path: Path) -> str:
     return blob_key(hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def metadata_of(wheel) -> bytes:  # noqa: ANN001
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA")))
+
+
+def leave_as_a_crash_does(index, wheel) -> list[str]:  # noqa: ANN001
+    """What an upload killed between storing its blobs and committing its row leaves: the
+    wheel and its METADATA at their content addresses, and no row."""
+    store = index.services.store
+    left = []
+    for data in (wheel.read_bytes(), metadata_of(wheel)):
+        key = blob_key(hashlib.sha256(data).hexdigest())
+        store.put_bytes(key, data)
+        left.append(key)
+    return left
 
 
 @dataclass

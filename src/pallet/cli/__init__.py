@@ -1,4 +1,4 @@
-"""``pallet`` command line: serve, publish/session, token, import, yank/unyank, db, gc."""
+"""``pallet`` command line: serve, publish/session, token, import, yank/unyank, db, gc, fsck."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pallet import __version__
 
 #: One module per command group, in help order.
-COMMANDS = ("serve", "publish", "token", "imports", "yank", "db", "gc")
+COMMANDS = ("serve", "publish", "token", "imports", "yank", "db", "gc", "fsck")
 #: Commands whose module is named otherwise. ``pallet X`` imports only X's module: a client
 #: command must not pay a second of server imports (SQLAlchemy, Alembic, uvicorn), nor an
 #: import of a thousand files the web stack's.
