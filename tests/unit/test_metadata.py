@@ -72,7 +72,6 @@ def test_valid_metadata_parses():
         ("Metadata-Version: 2.4\nName: acme\nVersion: 1.x\n", "version"),
         ("Metadata-Version: 2.4\nName: acme widgets!\nVersion: 1.0\n", "name"),
         ("Metadata-Version: 2.4\nName: acme\nVersion: 1.0\nRequires-Dist: ???\n", "requires-dist"),
-        ("Metadata-Version: 2.4\nName: acme\nVersion: 1.0\nFrobnicate: yes\n", "frobnicate"),
         ("Metadata-Version: 2.4\nVersion: 1.0\n", "name"),
         ("Metadata-Version: 9.9\nName: acme\nVersion: 1.0\n", "metadata-version"),
     ],
@@ -314,10 +313,9 @@ def test_license_file_under_2_4_is_kept():
     [
         pkg_info("1.0", "Classifier: Programming Language :: Python"),  # docutils 0.4
         pkg_info("2.0", "Requires-Dist: six"),  # old bdist_wheel
-        pkg_info("2.1", "X-Custom-Header: yes"),
         pkg_info("1.0", "Author: Jos\xe9").replace("Jos\xe9".encode(), "Jos\xe9".encode("latin-1")),
     ],
-    ids=["classifier-under-1.0", "metadata-2.0", "unknown-field", "latin-1"],
+    ids=["classifier-under-1.0", "metadata-2.0", "latin-1"],
 )
 def test_historical_metadata_needs_the_import_rules(raw):
     assert problem_of(parse_core_metadata, raw, PYPI).slug == "invalid-metadata"
@@ -340,3 +338,10 @@ def test_import_rules_drop_invalid_fields_but_never_the_name_or_version():
     assert problem_of(parse_core_metadata, bad_name, IMPORT).slug == "invalid-metadata"
     bad_version = b"Metadata-Version: 1.0\nName: pytz\nVersion: 2010h\n"
     assert problem_of(parse_core_metadata, bad_version, IMPORT).slug == "invalid-metadata"
+
+
+def test_unknown_fields_are_ignored_and_a_repeated_name_is_refused():
+    m = parse_core_metadata(pkg_info("2.1", "X-Custom-Header: yes", "Summary: s"), PYPI)
+    assert (m.name, m.summary) == ("acme", "s")
+    twice = b"Metadata-Version: 2.1\nName: acme\nName: other\nVersion: 1.0\n"
+    assert problem_of(parse_core_metadata, twice, PYPI).slug == "invalid-metadata"

@@ -67,12 +67,9 @@ def parse_core_metadata(raw: bytes, rules: UploadRules = PYPI) -> Metadata:
         if not rules.lenient_metadata:
             raise _invalid_metadata([], "The metadata file is not UTF-8; rebuild it.") from None
         text = raw.decode("latin-1")  # what old distutils wrote; every byte decodes
-    fields, unparsed = parse_email(text)
-    if unparsed and not rules.lenient_metadata:
-        errors = [ProblemError(key, "unrecognized or malformed field") for key in sorted(unparsed)]
-        raise _invalid_metadata(
-            errors, f"The metadata has fields no specification defines: {', '.join(sorted(unparsed))}."
-        )
+    # Fields no specification defines are ignored, as PyPI does when uv uploads (it sends only
+    # the fields it knows); a malformed or repeated Name or Version is missing, hence refused.
+    fields, _unparsed = parse_email(text)
     declared = fields.get("metadata_version")
     if declared not in rules.metadata_versions:
         accepted = ", ".join(sorted(rules.metadata_versions))
