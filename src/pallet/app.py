@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pallet import __version__, connections, discovery, faults, http, metrics, public_url
+from pallet import __version__, connections, discovery, faults, http, metrics, openapi, public_url
 from pallet.config import Settings
 from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *upload2.routes(services.settings.upload_root),
             *direct.routes,
             *discovery.routes,
+            *openapi.routes,
             *legacy.routes,
         ],
         exception_handlers={
