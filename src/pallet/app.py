@@ -124,6 +124,15 @@ def _middleware(settings: Settings) -> list[Middleware]:
     return stack
 
 
+def _test_routes(settings: Settings) -> list[Route]:
+    """The forced-expiry test hook (pallet.testhooks), only when ``test_hooks`` is on."""
+    if not settings.test_hooks:
+        return []
+    from pallet import testhooks
+
+    return testhooks.routes
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     services = services or Services.from_settings(settings or Settings.from_env())
 
@@ -155,6 +164,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *discovery.routes,
             *openapi.routes,
             *legacy.routes,
+            *_test_routes(services.settings),
         ],
         exception_handlers={
             Problem: http.handle_problem,

@@ -79,6 +79,9 @@ class Settings:
     #: Test hook, never for production: ``METHOD:REGEX,...``; the first request matching each
     #: item is answered 503 without reaching the endpoint (see pallet.faults). Empty = off.
     inject_503: str = ""
+    #: Test hook, never for production: ``POST /_/test/expire`` ends a session on cue (see
+    #: pallet.testhooks), so tests of expiry need not race the clock. Off: no such route.
+    test_hooks: bool = False
 
     @property
     def tmp_dir(self) -> Path:

@@ -1,0 +1,79 @@
+"""Forced expiry, a test hook (``PALLET_TEST_HOOKS=1``, ``pallet serve --test-hooks``): never for
+production.
+
+Tests of expiry must not race the wall clock: a session given a two-second lifetime expires
+early or late on a loaded machine. Instead a test opens a session with the normal lifetime and
+ends it on cue: ``POST /_/test/expire`` with ``{"session": SID}`` moves that publishing
+session's ``expires-at`` one second into the past, ``{"session": SID, "file": FID}`` does the
+same to one of its file-upload sessions. Nothing else changes, so the server then treats it
+exactly as one whose time ran out: canceled on its next request or by the sweep (in this server
+or ``pallet gc``). Answers ``204``; the caller needs an upload token for the session's project,
+like any request to the session. Without the setting the route does not exist (``404``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pallet.auth.guard import require_uploader
+from pallet.core.problems import Problem
+from pallet.core.untrusted import JsonLimits, load_json
+from pallet.db.models import FileUploadSession, UploadSession
+from pallet.db.session import retrying
+from pallet.services import Services
+from pallet.upload.v2 import sessions
+
+PATH = "/_/test/expire"
+_BODY = JsonLimits(depth=2, string=128, number=16)
+
+
+def _bad(detail: str) -> Problem:
+    return Problem(400, "invalid-request", "Invalid request", detail)
+
+
+async def expire(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    principal = await run_in_threadpool(require_uploader, svc, request)
+    raw = await request.body()
+    if len(raw) > 4096:
+        raise _bad("The body is a small JSON object.")
+    try:
+        body = load_json(raw, _BODY)
+    except ValueError:
+        raise _bad('Send {"session": SID} or {"session": SID, "file": FID}.') from None
+    sid, fid = (body.get("session"), body.get("file")) if isinstance(body, dict) else (None, None)
+    if not isinstance(sid, str) or not (fid is None or isinstance(fid, str)):
+        raise _bad('Send {"session": SID} or {"session": SID, "file": FID}.')
+
+    def work(s: Session) -> None:
+        session = s.execute(
+            select(UploadSession).where(UploadSession.id == sid)
+        ).scalar_one_or_none()
+        if session is None:
+            raise sessions.not_found()
+        sessions.authorize(principal, session.normalized_name)
+        past = sessions.now() - timedelta(seconds=1)
+        if fid is None:
+            session.expires_at = past
+            return
+        fs = s.execute(
+            select(FileUploadSession).where(
+                FileUploadSession.id == fid, FileUploadSession.session_id == sid
+            )
+        ).scalar_one_or_none()
+        if fs is None:
+            raise sessions.not_found()
+        fs.expires_at = past
+
+    await run_in_threadpool(retrying, svc.engine, work)
+    return Response(status_code=204)
+
+
+routes = [Route(PATH, expire, methods=["POST"])]
