@@ -554,32 +554,45 @@ def import_outcomes(corpus: Corpus, doc: dict) -> dict[str, Outcome]:
     return outcomes
 
 
-def test_pallet_import_twice(corpus: Corpus, servers: ServerFactory, report_dir: Path) -> None:
-    server = servers()
-    paths = [corpus.path(d) for d in corpus.dists]
-    try:
-        started = time.monotonic()
-        code, first = pallet_import(server, paths)
-        seconds = time.monotonic() - started
-        outcomes = import_outcomes(corpus, first)
-        report(report_dir, "pallet-import", "pallet import", corpus, outcomes, seconds)
-        refused = [
-            d for d in corpus.dists if outcomes.get(d.filename, Outcome("")).status != ACCEPTED
-        ]
-        assert code == (1 if refused else 0), first
-        assert first["imported"] + first["present"] + first["refused"] == len(paths), first
-        assert_as_expected(server, corpus, outcomes, import_rules=True)
+@dataclass
+class Imported:
+    """A server whose index was filled by one ``pallet import`` of the whole corpus."""
 
-        # Idempotent: the same files again are all present, and nothing changes.
-        code, second = pallet_import(server, paths)
-        again = {e["filename"]: e for e in second["files"]}
-        for name, outcome in outcomes.items():
-            expected = "present" if outcome.status == ACCEPTED else "refused"
-            assert again[name]["status"] == expected, (name, again[name])
-        assert (second["imported"], second["present"]) == (0, first["imported"]), second
-        assert check_listing(server, corpus, outcomes) == []
-    finally:
-        server.stop()
+    server: Server
+    code: int
+    doc: dict
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def imported(corpus: Corpus, servers: ServerFactory) -> Imported:
+    """``pallet import`` of every corpus file into a fresh server; the import test checks it,
+    and the install tests install from it (one import per test process, not one per test)."""
+    server = servers()
+    started = time.monotonic()
+    code, doc = pallet_import(server, [corpus.path(d) for d in corpus.dists])
+    return Imported(server, code, doc, time.monotonic() - started)
+
+
+def test_pallet_import_twice(corpus: Corpus, imported: Imported, report_dir: Path) -> None:
+    server, code, first = imported.server, imported.code, imported.doc
+    paths = [corpus.path(d) for d in corpus.dists]
+    outcomes = import_outcomes(corpus, first)
+    report(report_dir, "pallet-import", "pallet import", corpus, outcomes, imported.seconds)
+    refused = [d for d in corpus.dists if outcomes.get(d.filename, Outcome("")).status != ACCEPTED]
+    assert code == (1 if refused else 0), first
+    assert first["imported"] + first["present"] + first["refused"] == len(paths), first
+    assert_as_expected(server, corpus, outcomes, import_rules=True)
+
+    # Idempotent: the same files again are all present, and nothing changes.
+    code, second = pallet_import(server, paths)
+    again = {e["filename"]: e for e in second["files"]}
+    for name, outcome in outcomes.items():
+        expected = "present" if outcome.status == ACCEPTED else "refused"
+        assert again[name]["status"] == expected, (name, again[name])
+    assert (second["imported"], second["present"]) == (0, first["imported"]), second
+    assert code == (1 if refused else 0), second
+    assert check_listing(server, corpus, outcomes) == []
 
 
 # --- installing back from Pallet alone ----------------------------------------------------------
@@ -685,18 +698,16 @@ def pip_report_hashes(report: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def full_index(corpus: Corpus, servers: ServerFactory) -> Server:
-    """A server holding every accept and import file, brought in by ``pallet import``."""
-    server = servers()
-    code, doc = pallet_import(server, [corpus.path(d) for d in corpus.dists])
-    outcomes = import_outcomes(corpus, doc)
+def full_index(corpus: Corpus, imported: Imported) -> Server:
+    """The imported server, once it is known to hold every accept and import file."""
+    outcomes = import_outcomes(corpus, imported.doc)
     missing = [
         d.filename
         for d in corpus.dists
         if d.verdict != "refuse" and outcomes.get(d.filename, Outcome("")).status != ACCEPTED
     ]
-    assert not missing, f"pallet import did not take {missing}\n{json.dumps(doc)[:3000]}"
-    return server
+    assert not missing, f"pallet import did not take {missing}\n{json.dumps(imported.doc)[:3000]}"
+    return imported.server
 
 
 def test_native_wheels_install_with_pip_and_uv(
