@@ -8,6 +8,14 @@ import re
 from pallet.core.problems import Problem
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_HUGE = 10**19  # more bytes than any file has
+
+
+def _number(digits: str) -> int:
+    """A byte position; a longer one than any file is clamped, never given to ``int()`` (which
+    raises past 4300 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 20 else _HUGE
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -21,13 +29,13 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:  # suffix range: the last N bytes
-        n = int(last)
+        n = _number(last)
         if n == 0:
             raise unsatisfiable(size)
         return (max(size - n, 0), size)
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or (last and int(last) < start):
+    start = _number(first)
+    end = min(_number(last) + 1, size) if last else size
+    if start >= size or (last and _number(last) < start):
         raise unsatisfiable(size)
     return (start, end)
 
