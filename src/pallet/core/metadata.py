@@ -20,6 +20,7 @@ from pallet.core.archives import ArchiveContents
 from pallet.core.filenames import DistFilename
 from pallet.core.problems import Problem, ProblemError
 from pallet.core.rules import PYPI, UploadRules
+from pallet.core.untrusted import shorten
 
 _DIGESTS = {
     "md5_digest": ("md5", 32),
@@ -89,7 +90,16 @@ def parse_core_metadata(raw: bytes, rules: UploadRules = PYPI) -> Metadata:
     except ExceptionGroup as group:
         if not rules.lenient_metadata:
             raise _errors_of(group, _IMPORT_HINT if _only_too_new(group) else "") from None
+    except ValueError:
+        raise _unconvertible_version(fields) from None
     return _lenient(fields)
+
+
+def _unconvertible_version(fields: RawMetadata) -> Problem:
+    """``Version`` turns each release segment into an ``int``; past Python's digit limit that is
+    a plain ``ValueError`` (not ``InvalidVersion``, so packaging does not collect it)."""
+    detail = f"Version {shorten(str(fields.get('version', '')))} is not a valid version."
+    return _invalid_metadata([ProblemError("version", detail)], detail)
 
 
 _IMPORT_HINT = " Older files like this are accepted by the import rules ('pallet import')."
@@ -109,6 +119,8 @@ def _lenient(fields: RawMetadata) -> Metadata:
         Metadata.from_raw(base)
     except ExceptionGroup as group:
         raise _errors_of(group) from None
+    except ValueError:
+        raise _unconvertible_version(fields) from None
     kept = dict(fields)
     for key, value in fields.items():
         if key in ("metadata_version", "name", "version"):
