@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.dists import core_metadata, make_sdist, make_wheel
 from tests.fuzz import strategies as fz
+from tests.fuzz.dists import hostile_dist
 from tests.fuzz.harness import basic, examples, fuzz_settings
 from tests.fuzz.world import PROJECT, Dist
 
@@ -41,94 +40,6 @@ def form_fields(dist: Dist, version: str, *, name: str = PROJECT) -> list[tuple[
         ("requires_python", ""),
         ("summary", "A test package"),
     ]
-
-
-METADATA_FIELDS = [
-    "Summary",
-    "Requires-Python",
-    "Requires-Dist",
-    "Classifier",
-    "Keywords",
-    "License",
-    "License-Expression",
-    "Project-URL",
-    "Provides-Extra",
-    "Description-Content-Type",
-    "Author-email",
-    "Home-page",
-    "Dynamic",
-    "Import-Name",
-]
-
-
-@dataclass
-class Hostile:
-    dist: Dist
-    version: str
-    note: str
-
-
-@st.composite
-def hostile_dist(draw: st.DrawFn, tmp: Path) -> Hostile:
-    """A wheel or sdist whose METADATA/PKG-INFO or members carry one hostile value."""
-    version = f"3.{secrets.randbits(40)}"
-    wheel = draw(st.booleans(), label="wheel")
-    kind = draw(st.integers(0, 4), label="kind")
-    metadata = None
-    files: dict[str, bytes] = {}
-    if kind <= 2:
-        field = draw(st.sampled_from(METADATA_FIELDS), label="field")
-        value = draw(fz.hostile_text, label="value")
-        value = value.replace("\n", " ").replace("\r", " ")[:100_000]
-        metadata = core_metadata(PROJECT, version, extra_headers=f"{field}: {value}\n")
-        note = f"metadata {field}: {fz.encode(value)[:80]}"
-    elif kind == 3:
-        metadata = draw(
-            st.sampled_from(
-                [
-                    core_metadata(PROJECT, version, metadata_version="9.9"),
-                    core_metadata(PROJECT, version, metadata_version="2." + "9" * 5000),
-                    core_metadata("other-project", version),
-                    core_metadata(PROJECT, "1." + "9" * 5000),
-                    core_metadata(PROJECT, version) + "\x00",
-                    "Metadata-Version: 2.4\n",
-                    "",
-                    core_metadata(PROJECT, version, summary="\x00"),
-                    core_metadata(PROJECT, version, summary="x" * 70_000),
-                    core_metadata(PROJECT, version, requires_dist=["a" * 5000]),
-                    core_metadata(
-                        PROJECT, version, requires_dist=["x; python_version > '" + "9" * 5000 + "'"]
-                    ),
-                ]
-            ),
-            label="metadata",
-        )
-        note = f"metadata {fz.encode(metadata)[:120]}"
-    else:
-        member = draw(
-            st.sampled_from(
-                [
-                    "../escape.py",
-                    "/absolute.py",
-                    "a/../../b.py",
-                    "C:\\win.py",
-                    "x" * 300 + ".py",
-                    "é/ü.py",
-                    "fuzzpkg/\u202etxt.py",
-                    f"{PROJECT}-{version}.dist-info/METADATA",
-                ]
-            ),
-            label="member",
-        )
-        files[member] = draw(st.sampled_from([b"", b"x", b"\x00" * 10_000]), label="bytes")
-        note = f"member {member!r}"
-    d = tmp / secrets.token_hex(4)
-    d.mkdir(parents=True)
-    if wheel:
-        path = make_wheel(d, PROJECT, version, metadata=metadata, files=files)
-    else:
-        path = make_sdist(d, PROJECT, version, metadata=metadata, files=files)
-    return Hostile(Dist.of(path), version, note)
 
 
 def send_form(

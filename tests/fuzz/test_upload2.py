@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz import strategies as fz
+from tests.fuzz.dists import hostile_dist
 from tests.fuzz.harness import examples, fuzz_settings
 from tests.fuzz.world import META, PROJECT, V2, World
 
@@ -291,3 +292,64 @@ def test_world_is_sound(make_world) -> None:  # noqa: ANN001
     assert r.status_code == 204, r.text
     r = world.v2("POST", world.file_path("http-post-bytes") + "complete", {})
     assert r.status_code == 201, r.text
+
+
+def test_upload2_hostile_dists(make_world, record_property, tmp_path) -> None:  # noqa: ANN001
+    """A whole release per example: session, file session, bytes, complete, publish, with a
+    wheel whose metadata or members are hostile; every step's answer is checked."""
+    world, fuzzer = make_world()
+    count = examples(DEFAULT_EXAMPLES // 6)
+    releases = iter(range(1, 10**9))
+    headers = {"Content-Type": V2, "Accept": V2, **world.auth}
+    root = world.upload_root
+    f_template = f"{root}sessions/{{sid}}/files/{{fid}}/"
+
+    def send(method: str, url: str, template: str, body: Any = None, **kw: Any) -> Any:
+        content = kw.pop("content", None)
+        if body is not None:
+            content = json.dumps({"meta": META, **body})
+        return fuzzer.request(
+            method,
+            url.replace("http://testserver", ""),
+            template=template,
+            headers=kw.pop("headers", headers),
+            content=content,
+        )
+
+    @fuzz_settings(DEFAULT_EXAMPLES // 6)
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        version = f"6.{next(releases)}"
+        hostile = data.draw(hostile_dist(tmp_path, version, "py3-none-any"), label="dist")
+        dist = hostile.dist
+        r = send("POST", root, root, {"name": PROJECT, "version": version})
+        assert r.status_code == 201, r.text
+        session = r.json()
+        r = send(
+            "POST",
+            session["links"]["upload"],
+            f"{root}sessions/{{sid}}/files/",
+            {
+                "filename": dist.name,
+                "size": len(dist.data),
+                "hashes": {"sha256": dist.sha256},
+                "mechanism": "http-post-bytes",
+            },
+        )
+        if r.status_code == 202:
+            fs = r.json()
+            send(
+                "POST",
+                fs["mechanism"]["file_url"],
+                f_template + "content",
+                content=dist.data,
+                headers={**world.auth, "Content-Type": "application/octet-stream"},
+            )
+            send("POST", fs["links"]["complete"], f_template + "complete", {})
+        r = send("POST", session["links"]["publish"], f"{root}sessions/{{sid}}/publish", {})
+        if r.status_code >= 400:
+            send("DELETE", session["links"]["session"], f"{root}sessions/{{sid}}/")
+        fuzzer.examples += 1
+
+    run()
+    fuzzer.report(record_property, minimum=count)
