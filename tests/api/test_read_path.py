@@ -318,3 +318,9 @@ def test_unknown_route_and_method_are_problems(index):
     r = index.client.post("/simple/x/")
     assert r.status_code == 405
     assert "legacy" in r.json()["detail"]
+
+
+def test_json_api_version_past_the_int_digit_limit_is_404(index, published):
+    r = index.client.get("/pypi/demo-pkg/1." + "9" * 5000 + "/json")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from packaging.utils import canonicalize_name, canonicalize_version
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from pallet.auth.guard import require_reader
 from pallet.core.problems import Problem
+from pallet.core.untrusted import parse_version
 from pallet.db.models import File, Release
 from pallet.db.session import read_session
 from pallet.index.queries import visible_project
@@ -74,10 +75,10 @@ def build(svc: Services, name: str, version: str | None, base: str) -> dict[str,
         if version is None:
             chosen = _latest(releases)
         else:
-            try:
-                wanted = canonicalize_version(Version(version), strip_trailing_zero=True)
-            except InvalidVersion:
+            parsed = parse_version(version)  # None also for segments past int()'s digit limit
+            if parsed is None:
                 return None
+            wanted = canonicalize_version(parsed, strip_trailing_zero=True)
             matches = [r for r in releases if r.canonical_version == wanted]
             if not matches:
                 return None
