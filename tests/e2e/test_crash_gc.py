@@ -390,3 +390,77 @@ def test_sigkill_mid_upload_loses_nothing_and_gc_leaves_no_orphans(crashing, tmp
     assert after["clean"] and summary["orphans_after_gc"] == 0, after
     assert after["missing"] == [] and after["mismatched"] == []
     assert after["blobs"] == after["verified"] > 0
+
+
+def test_sigkill_during_pallet_import_leaves_orphans_gc_collects(
+    tmp_path: Path, database: PostgresDatabases | None
+):
+    """``pallet import`` stores a batch's blobs before the batch's transaction: killed in
+    between, it leaves blobs no row names (the same class as a killed upload)."""
+    data = tmp_path / "data"
+    url = database.create() if database else None
+    where = ["--data-dir", str(data), *(["--database-url", url] if url else [])]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PALLET_")}
+
+    def pallet(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*pallet_command(), *args, *where],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+
+    def wheels(folder: Path, names: range) -> Path:
+        for n in names:
+            make_wheel(folder, f"imported-{n}", "1.0", files={"x/blob.bin": os.urandom(4096)})
+        return folder
+
+    first = pallet("import", "--quiet", "--init", str(wheels(tmp_path / "first", range(5))))
+    assert first.returncode == 0, first.stdout + first.stderr
+    many = wheels(tmp_path / "many", range(5, 225))  # a batch of 200 and the rest
+    blobs = data / "blobs" / "sha256"
+
+    def stored() -> int:
+        return sum(1 for p in blobs.rglob("*") if p.is_file())
+
+    with (tmp_path / "import.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*pallet_command(), "import", "--quiet", str(many), *where],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        # Of the first batch's 200 wheels and their METADATA, 150 blobs stored, none committed.
+        while stored() < 10 + 150 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        process.kill()  # SIGKILL to the PID we started
+        process.wait(timeout=10)
+
+    def fsck(*args: str) -> dict:
+        result = pallet("fsck", "--json", "--grace", "0", *args)
+        assert result.returncode in (0, 1), result.stderr
+        return json.loads(result.stdout)
+
+    before = fsck("--quick")
+    assert len(before["orphans"]) >= 100, before["orphans"][:3]
+    gc = pallet("gc", "--grace", "0", "--json")
+    assert gc.returncode == 0, gc.stderr
+    collected = json.loads(gc.stdout)
+    assert collected["orphans_trashed"] == collected["trash_purged"] == len(before["orphans"])
+    again = pallet("import", "--quiet", "--json", str(many))
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["imported"] == 220
+    done = fsck()
+    assert done["clean"] and done["orphans"] == done["trash"] == [], done
+    assert done["blobs"] == done["verified"] == 450  # 225 wheels and their METADATA
+    print(
+        "\nimport crash:",
+        json.dumps({"orphans_before_gc": len(before["orphans"]), "after_gc": 0, "reimported": 220}),
+    )
