@@ -73,8 +73,9 @@ class Settings:
     #: installers' URL-keyed caches work) instead of streaming through Pallet.
     download_redirect: bool = False
     download_url_window: int = 300
-    #: Test hook: seconds every deferred (202) task waits before working, so tests can observe
-    #: the ``processing`` state. Always 0 in production.
+    #: Test hook: at most this many seconds every deferred (202) task waits before working, so
+    #: tests can observe the ``processing`` state; with ``test_hooks`` a test ends the wait
+    #: (pallet.testhooks). Always 0 in production.
     processing_delay: float = 0.0
     #: Test hook, never for production: ``METHOD:REGEX,...``; the first request matching each
     #: item is answered 503 without reaching the endpoint (see pallet.faults). Empty = off.

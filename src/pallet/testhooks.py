@@ -1,5 +1,5 @@
-"""Forced expiry, a test hook (``PALLET_TEST_HOOKS=1``, ``pallet serve --test-hooks``): never for
-production.
+"""Test hooks (``PALLET_TEST_HOOKS=1``, ``pallet serve --test-hooks``): never for production.
+Forced expiry, and a gate that holds deferred processing until the test releases it.
 
 Tests of expiry must not race the wall clock: a session given a two-second lifetime expires
 early or late on a loaded machine. Instead a test opens a session with the normal lifetime and
@@ -13,13 +13,14 @@ like any request to the session. Without the setting the route does not exist (`
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pallet.auth.guard import require_uploader
@@ -31,6 +32,39 @@ from pallet.services import Services
 from pallet.upload.v2 import sessions
 
 PATH = "/_/test/expire"
+RELEASE_PATH = "/_/test/release-processing"
+
+# Deferred work (a 202 ``complete`` or ``publish``) waits here when ``processing_delay`` is set,
+# for at most that many seconds, until a test has seen the ``processing`` state and releases it:
+# the state lasts exactly as long as the test needs, however loaded the machine.
+_gate = threading.Condition()
+_generation = 0
+_waiting = 0
+
+
+def hold_processing(seconds: float) -> None:
+    global _waiting
+    if seconds <= 0:
+        return
+    with _gate:
+        start = _generation
+        _waiting += 1
+        try:
+            _gate.wait_for(lambda: _generation > start, timeout=seconds)
+        finally:
+            _waiting -= 1
+
+
+def release_processing() -> int:
+    """Let every held task go on; returns how many there were (0: none has arrived yet, and
+    the caller asks again, instead of releasing a task that has not started waiting)."""
+    global _generation
+    with _gate:
+        released = _waiting
+        if released:
+            _generation += 1
+            _gate.notify_all()
+        return released
 _BODY = JsonLimits(depth=2, string=128, number=16)
 
 
@@ -76,4 +110,10 @@ async def expire(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = [Route(PATH, expire, methods=["POST"])]
+async def release(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    await run_in_threadpool(require_uploader, svc, request)
+    return JSONResponse({"released": release_processing()})
+
+
+routes = [Route(PATH, expire, methods=["POST"]), Route(RELEASE_PATH, release, methods=["POST"])]

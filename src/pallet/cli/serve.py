@@ -62,6 +62,9 @@ def register(sub, common) -> None:  # noqa: ANN001
     g.add_argument("--gc-interval", type=int, help="seconds between in-server sweeps (300)")
     g.add_argument("--presign-ttl", type=int, help="seconds pre-signed upload URLs live (900)")
     g.add_argument("--processing-delay", type=float, help=argparse.SUPPRESS)  # test hook
+    g.add_argument(
+        "--complete-wait", type=float, help="seconds a deferred complete waits for its outcome (1)"
+    )
     g.add_argument("--inject-503", help=argparse.SUPPRESS)  # test hook: see pallet.faults
     g.add_argument("--test-hooks", action="store_true", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         else None,
         gc_interval=args.gc_interval,
         processing_delay=args.processing_delay,
+        complete_wait=args.complete_wait,
         inject_503=args.inject_503,
         test_hooks=args.test_hooks,  # test hook: see pallet.testhooks
         presign_ttl=args.presign_ttl,

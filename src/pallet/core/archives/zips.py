@@ -112,7 +112,9 @@ def _check_entries(
         if is_unsafe_name(info.orig_filename):
             raise unsafe(f"Member {info.orig_filename!r} would escape the install location.")
         if info.filename in seen:
-            raise bomb(f"Member {info.filename!r} appears twice.")
+            raise corrupt(
+                f"Member {info.filename!r} appears twice: unzippers disagree on which copy wins."
+            )
         seen.add(info.filename)
         total += info.file_size
         check_member(info.filename, info.file_size, info.compress_size, limits)

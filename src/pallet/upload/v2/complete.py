@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from pallet import testhooks
 from pallet.core.problems import Problem, ProblemError
 from pallet.core.rules import UploadRules
 from pallet.core.sessions import FileEvent, next_file_state
@@ -124,7 +124,7 @@ def _finish(
 
 def _run(svc: Services, ctx: Ctx, deferred: bool) -> tuple[dict, Problem | None]:
     if deferred and svc.settings.processing_delay:
-        time.sleep(svc.settings.processing_delay)
+        testhooks.hold_processing(svc.settings.processing_delay)
     with_file = ctx.file
     assert with_file is not None
     ok_event = FileEvent.PROCESSING_SUCCEEDED if deferred else FileEvent.COMPLETE_DONE

@@ -10,13 +10,13 @@ them visible in a second transaction.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from pallet import testhooks
 from pallet.core.problems import Problem, ProblemError
 from pallet.core.sessions import (
     PUBLISHABLE_FILE_STATE,
@@ -121,7 +121,7 @@ def _make_visible(
 def finish_deferred(svc: Services, sid: str) -> None:
     """Second half of a deferred publish: flip the reserved rows visible, or roll back."""
     if svc.settings.processing_delay:
-        time.sleep(svc.settings.processing_delay)
+        testhooks.hold_processing(svc.settings.processing_delay)
 
     def work(s: Session) -> None:
         session = s.get(UploadSession, sid, with_for_update=True)
