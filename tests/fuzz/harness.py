@@ -258,7 +258,10 @@ class Fuzzer:
                 body = r.json()
             except ValueError:
                 self._finding("bad-json", method, path, status, req, shorten(r.content))
-        if 400 <= status < 600:
+        if 400 <= status < 600 and method == "HEAD":  # no body, but the problem's headers
+            if media != PROBLEM:
+                self._finding("not-problem", method, path, status, req, f"HEAD answered {media}")
+        elif 400 <= status < 600:
             problem = isinstance(body, dict) and media == PROBLEM
             if not problem:
                 self._finding(

@@ -332,7 +332,21 @@ content_types = st.one_of(
 
 accepts = st.one_of(
     st.sampled_from(
-        [None, V2, "*/*", "application/json", "text/html", "application/*;q=0", "*/*;q=nan"]
+        [
+            None,
+            V2,
+            "*/*",
+            "application/json",
+            "text/html",
+            "application/*;q=0",
+            "*/*;q=nan",
+            "*/*;q=1e999",
+            "text/html;q=-1",
+            "application/vnd.pypi.simple.v1+json;q=0.;q=0.9",
+            ";;;,,,",
+            "*/*;q=" + "9" * 5000,
+            "application/vnd.pypi.simple.latest+json, text/html;q=0.01",
+        ]
     ),
     header_bytes,
 )

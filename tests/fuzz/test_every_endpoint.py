@@ -24,7 +24,7 @@ EXTRA = [
     ("GET", "/stage/{token}/simple/{project}"),
     ("GET", "/stage/{token}/files/{sha256}/{filename}"),
 ]
-OTHER_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+OTHER_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 DEFAULT_EXAMPLES = 250
 MAX_SEGMENT = 6000
 
