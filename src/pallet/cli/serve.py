@@ -60,6 +60,11 @@ def register(sub, common) -> None:  # noqa: ANN001
         help="verify files from this size in the background (202 processing), default 64M",
     )
     g.add_argument("--gc-interval", type=int, help="seconds between in-server sweeps (300)")
+    g.add_argument(
+        "--gc-grace",
+        type=int,
+        help="seconds before sweeps collect unreferenced blobs and staged leftovers (86400)",
+    )
     g.add_argument("--presign-ttl", type=int, help="seconds pre-signed upload URLs live (900)")
     g.add_argument("--processing-delay", type=float, help=argparse.SUPPRESS)  # test hook
     g.add_argument(
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if args.deferred_complete_size
         else None,
         gc_interval=args.gc_interval,
+        gc_grace=args.gc_grace,
         processing_delay=args.processing_delay,
         complete_wait=args.complete_wait,
         inject_503=args.inject_503,
