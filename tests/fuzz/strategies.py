@@ -292,6 +292,67 @@ hostile_segment = st.one_of(
 )
 
 
+#: Hostile values that mean something for one kind of path parameter.
+KIND_VALUES = {
+    "version": [
+        "1." + "9" * 5000,
+        "9" * 5000,
+        "1.0.post" + "9" * 5000,
+        "1.0+" + "a" * 300,
+        "1.0+local.\x00",
+        "v1.0",
+        "1..0",
+        "1.0.dev-1",
+        "\u0661.\u0660",  # Arabic-Indic digits: int() reads them
+        "\uff11.\uff10",  # fullwidth digits
+        "1.0 ",
+        "1.0\n",
+        "*",
+        "1.0a" + "1" * 4301,
+    ],
+    "project": [
+        "FUZZPKG",
+        "fuzz.pkg",
+        "fuzz--pkg",
+        "-fuzzpkg",
+        "fuzzpkg-",
+        "\uff26\uff35\uff3a\uff3apkg",  # fullwidth letters
+        "fu\u017fzpkg",  # long s: lower() keeps it, casefold() does not
+        "fuzzpkg\x00",
+        "\u0130",  # dotted capital I: lower() makes two code points
+        "a" * 10_000,
+    ],
+    "sha256": ["0" * 64, "A" * 64, "0" * 63, "0" * 65, "%00" * 32, "g" * 64],
+    "filename": ["../secret-key", "x.whl.metadata", ".metadata", "x" * 5000 + ".whl", "\x00.whl"],
+    "token": ["=" * 32, "-" * 32, "_" * 32, "A" * 10_000],
+    "key": [
+        "staging/../secret-key",
+        "staging/x/y",
+        "direct/../../x",
+        "sha256/00/" + "0" * 64,
+        "//",
+    ],
+}
+
+
+@st.composite
+def near_segment(draw: st.DrawFn, kind: str, real: str) -> str:
+    """A path parameter one step from ``real``: changed a little, or hostile for its kind."""
+    action = draw(st.integers(0, 9))
+    if action == 0:
+        return real.upper()
+    if action == 1:
+        return real + draw(st.sampled_from(["0", "/", "\x00", "%", ".", " ", "\u0301", "x" * 5000]))
+    if action == 2:
+        return real[:-1]
+    if action == 3 and real:
+        i = position(draw, len(real))
+        return real[:i] + draw(st.sampled_from(["\x00", "%00", "/", "\u202e", ".."])) + real[i:]
+    if action <= 6 and kind in KIND_VALUES:
+        return draw(st.sampled_from(KIND_VALUES[kind]))
+    return draw(hostile_segment)
+
+
 def position(draw: st.DrawFn, n: int) -> int:
     """An index below ``n`` (0 if ``n`` is 0) drawn without depending on ``n``: the sizes of
     the world's files change as it moves on, and Hypothesis wants the same draws each time."""

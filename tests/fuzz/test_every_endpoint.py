@@ -40,14 +40,18 @@ def operations(doc: dict) -> list[tuple[str, str]]:
 
 
 def fill(data: st.DataObject, template: str, real: dict[str, list[str]]) -> tuple[str, str]:
-    """The template with each ``{param}`` replaced: a real value or a hostile one, encoded."""
+    """The template with each ``{param}`` replaced and encoded. Mostly near-valid: every
+    parameter real but one, which is a real value slightly changed or a hostile one for its
+    kind (a 5,000-digit version for a project that exists, say); sometimes all hostile."""
+    names = [part[1:-1] for part in template.split("/") if part.startswith("{")]
+    mode = data.draw(st.integers(0, 9), label="mode")  # 0-1 all real, 2-7 one off, 8-9 all off
+    odd = fz.position(data.draw, len(names)) if names else -1
     path, notes = template, []
-    for name in [part[1:-1] for part in template.split("/") if part.startswith("{")]:
-        pool = real.get(name, [])
-        value = data.draw(
-            st.one_of(st.sampled_from(pool), fz.hostile_segment) if pool else fz.hostile_segment,
-            label=name,
-        )
+    for i, name in enumerate(names):
+        pool = real.get(name) or ["x"]
+        value = data.draw(st.sampled_from(pool), label=name)
+        if mode >= 8 or (mode >= 2 and i == odd):
+            value = data.draw(fz.near_segment(name, value), label=f"{name} changed")
         safe = "/" if name == "key" and data.draw(st.booleans(), label="raw slashes") else ""
         encoded = quote(value.encode("utf-8", "surrogatepass"), safe=safe)
         # A server takes request lines up to some size (h11: 16 KiB); longer is not our concern.
