@@ -218,3 +218,25 @@ def test_expired_sessions_purge_pending_bytes(store_index, tmp_path):
     counts = sweep(index.services)
     assert counts["sessions_expired"] == 1
     assert keys(index, "staging") == []
+
+
+def test_the_in_server_sweep_collects_orphans(make_index, tmp_path):
+    """Each server sweeps by itself (its first sweep lists the store, then hourly)."""
+    import os
+    import time
+
+    index = make_index(gc_interval=1, gc_grace=3600)
+    (tmp_path / "a").mkdir()
+    kept = make_wheel(tmp_path / "a", "kept", "1.0")
+    assert upload(index.client, kept, index.token(), name="kept", version="1.0").status_code == 200
+    left = leave_as_a_crash_does(index, make_wheel(tmp_path, "crashed", "1.0"))
+    for key in left:  # left by a crash a day ago
+        path = index.services.store.local_path(key)
+        os.utime(path, (time.time() - 86400, time.time() - 86400))
+    deadline = time.monotonic() + 60
+    while set(left) & set(keys(index, "sha256")):  # only the server's own sweep removes them
+        assert time.monotonic() < deadline, "no sweep collected the orphans"
+        time.sleep(0.1)
+    # held in the trash for another grace period, then deleted
+    assert keys(index, "trash") == sorted(trash_key(k.rsplit("/", 1)[-1]) for k in left)
+    assert download(index, "kept", kept.name) == kept.read_bytes()
