@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pallet.db.clock import aware
 from pallet.db.models import Token
 
 PREFIX = "pallet_"
@@ -102,12 +103,8 @@ def verify_token(session: Session, secret_key: str, token: str) -> Principal | N
     inactive = None
     if row.revoked is not None:
         inactive = "revoked"
-    elif row.expires is not None and _aware(row.expires) <= now:
+    elif row.expires is not None and aware(row.expires) <= now:
         inactive = "expired"
     projects = frozenset(row.projects) if row.projects is not None else None
     return Principal(row.id, row.scope, projects, inactive_reason=inactive)
 
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything Pallet writes is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

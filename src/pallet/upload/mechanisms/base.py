@@ -1,15 +1,50 @@
-"""The mechanism interface."""
+"""The mechanism interface, and the little a mechanism may know of Upload 2.0: where its URLs
+go (``Links``) and, in its own endpoints, the authorised file session (``FileContext``).
+
+Mechanisms sit below the Upload 2.0 package: it finds them in the registry, wraps their
+``FileRoute`` handlers with its negotiation, authentication and session loading, and hands them
+its context. Nothing here imports ``pallet.upload.v2``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
 
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
+from pallet.upload.links import Links
 from pallet.upload.mechanisms.staged import Staged
-from pallet.upload.v2.links import Links
+from pallet.upload.spool import SpooledFile
+
+
+class FileContext(Protocol):
+    """The file-upload session an endpoint was called for, loaded and authorised."""
+
+    @property
+    def file(self) -> FileUploadSession | None: ...
+
+    def store_received(self, spooled: SpooledFile, key: str) -> None:
+        """Stage received bytes for this (still pending) file; replaces earlier bytes."""
+
+    def update_file(self, change: Callable[[FileUploadSession], None]) -> None:
+        """Apply ``change`` in a write transaction, while the file still takes bytes."""
+
+
+FileHandler = Callable[[Request, Services, FileContext], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class FileRoute:
+    """An endpoint at ``<file-upload session URL><action>``, e.g. ``content`` or ``parts``."""
+
+    action: str
+    method: str
+    handler: FileHandler
 
 
 class Mechanism(Protocol):
@@ -23,7 +58,7 @@ class Mechanism(Protocol):
         """The ``mechanism`` map: ``identifier`` plus whatever the client needs to send bytes.
         Rendered on every status response, so signed URLs are re-issued fresh."""
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[FileRoute]:
         """Endpoints the mechanism serves under the file-upload session URL (may be empty)."""
 
     def staged(self, services: Services, fs: FileUploadSession) -> Staged:

@@ -14,14 +14,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from pallet.core.problems import Problem
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
+from pallet.upload.links import Links
+from pallet.upload.mechanisms.base import FileContext, FileRoute
 from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.spool import Digests, HashingSpool
-from pallet.upload.v2.links import Links
 
 NAME = "http-post-bytes"
 
@@ -52,21 +52,8 @@ class HttpPostBytes:
             "attestations_url": links.file_action(fs.session_id, fs.id, "attestations"),
         }
 
-    def routes(self) -> list[BaseRoute]:
-        from pallet.upload.v2 import routes as v2
-
-        return [
-            Route(
-                "/sessions/{sid}/files/{fid}/content",
-                v2.file_endpoint(receive_bytes),
-                methods=["POST"],
-            ),
-            Route(
-                "/sessions/{sid}/files/{fid}/attestations",
-                v2.file_endpoint(v2.receive_attestations),
-                methods=["POST"],
-            ),
-        ]
+    def routes(self) -> list[FileRoute]:
+        return [FileRoute("content", "POST", receive_bytes)]
 
     def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
         if not fs.staged_key or fs.received_size is None:
@@ -88,7 +75,7 @@ class HttpPostBytes:
         return Staged(digests, path=path) if path else Staged(digests, key=fs.staged_key)
 
 
-async def receive_bytes(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001
+async def receive_bytes(request: Request, services: Services, ctx: FileContext) -> Response:
     """Stream the body to a spool, hashing every declared algorithm, then stage it."""
     fs: FileUploadSession = ctx.file
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()

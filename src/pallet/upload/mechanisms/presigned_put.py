@@ -18,17 +18,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.routing import BaseRoute
-
 from pallet.core.problems import Problem
 from pallet.core.upload2 import rfc3339
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.storage.signed import presign_put
+from pallet.upload.links import Links
+from pallet.upload.mechanisms.base import FileRoute
 from pallet.upload.mechanisms.digests import hash_local, stream_digests
 from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.spool import Digests
-from pallet.upload.v2.links import Links
 
 NAME = "vnd-pallet-presigned-put"
 OCTET = "application/octet-stream"
@@ -91,7 +90,7 @@ class PresignedPut:
             "expires-at": rfc3339(datetime.fromtimestamp(expires_at, UTC)),
         }
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[FileRoute]:
         return []  # the local backend's signed URLs are served by pallet.storage.signed
 
     def has_bytes(self, services: Services, fs: FileUploadSession) -> None:

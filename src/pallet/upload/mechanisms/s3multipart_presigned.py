@@ -22,7 +22,6 @@ from typing import Any, BinaryIO
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from pallet.core.problems import Problem, ProblemError
 from pallet.core.untrusted import JsonLimits, load_json
@@ -30,9 +29,10 @@ from pallet.core.upload2 import rfc3339
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.storage.signed import presign_put
+from pallet.upload.links import Links
+from pallet.upload.mechanisms.base import FileContext, FileRoute
 from pallet.upload.mechanisms.digests import CHUNK, digest_chunks, stream_digests
 from pallet.upload.mechanisms.staged import Staged
-from pallet.upload.v2.links import Links
 
 NAME = "vnd-pallet-s3multipart-presigned"
 MIN_PART = 5 * 2**20
@@ -102,21 +102,8 @@ class S3MultipartPresigned:
             "expires-at": rfc3339(datetime.fromtimestamp(expires_at, UTC)),
         }
 
-    def routes(self) -> list[BaseRoute]:
-        from pallet.upload.v2 import routes as v2
-
-        return [
-            Route(
-                "/sessions/{sid}/files/{fid}/parts",
-                v2.file_endpoint(list_parts_endpoint),
-                methods=["GET"],
-            ),
-            Route(
-                "/sessions/{sid}/files/{fid}/parts",
-                v2.file_endpoint(report_etags),
-                methods=["POST"],
-            ),
-        ]
+    def routes(self) -> list[FileRoute]:
+        return [FileRoute("parts", "GET", list_parts), FileRoute("parts", "POST", report_etags)]
 
     def stored_parts(self, services: Services, fs: FileUploadSession) -> list[tuple[int, str, int]]:
         state = fs.mechanism_state or {}
@@ -184,18 +171,12 @@ class S3MultipartPresigned:
         return Staged(digests, path=root)
 
 
-async def list_parts_endpoint(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001
-    from pallet.upload.mechanisms import REGISTRY
-
-    mech = REGISTRY[NAME]
-    parts = await run_in_threadpool(mech.stored_parts, services, ctx.file)
+async def list_parts(request: Request, services: Services, ctx: FileContext) -> Response:
+    parts = await run_in_threadpool(S3MultipartPresigned().stored_parts, services, ctx.file)
     return JSONResponse([{"part-number": n, "etag": e, "size": s} for n, e, s in parts])
 
 
-async def report_etags(request: Request, services: Services, ctx) -> Response:  # noqa: ANN001
-    from pallet.db.session import retrying
-    from pallet.upload.v2 import files, sessions
-
+async def report_etags(request: Request, services: Services, ctx: FileContext) -> Response:
     raw = bytearray()
     async for chunk in request.stream():
         raw.extend(chunk)
@@ -214,13 +195,10 @@ async def report_etags(request: Request, services: Services, ctx) -> Response:  
             'Send [{"part-number": 1, "etag": "..."}, ...].',
         ) from None
 
-    def work(s) -> None:  # noqa: ANN001
-        session, _ = sessions.load(s, ctx.sid, ctx.principal)
-        fs = files.load(s, session, ctx.fid or "")
-        files.check_transfer(session, fs)
+    def record(fs: FileUploadSession) -> None:
         state = dict(fs.mechanism_state or {})
         state["etags"] = {**state.get("etags", {}), **etags}
         fs.mechanism_state = state
 
-    await run_in_threadpool(retrying, services.engine, work)
+    await run_in_threadpool(ctx.update_file, record)
     return Response(status_code=204)

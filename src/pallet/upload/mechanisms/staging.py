@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, select
 
 from pallet.core.sessions import FileState, SessionState
+from pallet.db.clock import aware, now
 from pallet.db.models import FileUploadSession, UploadSession
 from pallet.db.session import read_session
-from pallet.upload.v2.sessions import aware, now
 
 PREFIX = "staging"
 _OWNED = re.compile(r"^staging/([0-9a-f]{1,64})/([0-9a-f]{1,64})(?:\.parts/[0-9]+)?$")

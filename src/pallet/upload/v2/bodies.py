@@ -8,8 +8,8 @@ from pallet.core.sessions import FileState
 from pallet.core.upload2 import META, rfc3339
 from pallet.db.models import FileUploadSession, UploadSession
 from pallet.services import Services
+from pallet.upload.links import Links
 from pallet.upload.mechanisms import REGISTRY, advertised
-from pallet.upload.v2.links import Links
 
 
 def session_body(

@@ -28,7 +28,7 @@ from pallet.upload.v2.bodies import file_body
 from pallet.upload.verify import upload_rules, verify_file
 
 if TYPE_CHECKING:
-    from pallet.upload.v2.routes import Ctx
+    from pallet.upload.v2.context import Ctx
 
 _background: set[asyncio.Task] = set()
 log = logging.getLogger("pallet.upload")

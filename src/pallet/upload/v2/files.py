@@ -24,10 +24,11 @@ from pallet.core.sessions import (
     next_file_state,
     next_session_state,
 )
+from pallet.db.clock import aware, now
 from pallet.db.models import File, FileUploadSession, UploadSession
 from pallet.services import Services
 from pallet.upload.mechanisms import REGISTRY
-from pallet.upload.v2.sessions import aware, extended, now
+from pallet.upload.v2.sessions import extended
 
 
 def create(

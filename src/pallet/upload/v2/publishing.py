@@ -34,7 +34,7 @@ from pallet.upload.v2 import sessions
 from pallet.upload.v2.bodies import session_body
 
 if TYPE_CHECKING:
-    from pallet.upload.v2.routes import Ctx
+    from pallet.upload.v2.context import Ctx
 
 _background: set[asyncio.Task] = set()
 

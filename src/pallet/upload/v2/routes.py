@@ -3,10 +3,6 @@ in one write transaction on a worker thread, re-checking the caller's permission
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -14,50 +10,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from pallet.auth.guard import require_uploader
-from pallet.auth.tokens import Principal
 from pallet.connections import early_too_large
 from pallet.core import upload2
 from pallet.core.attestations import parse_attestations
 from pallet.core.problems import Problem
-from pallet.db.models import FileUploadSession, UploadSession
-from pallet.db.session import retrying, write_session
-from pallet.public_url import base_url
+from pallet.db.models import FileUploadSession
+from pallet.db.session import retrying
 from pallet.services import Services
-from pallet.upload.spool import SpooledFile
+from pallet.upload.mechanisms import REGISTRY
 from pallet.upload.v2 import complete as completion
 from pallet.upload.v2 import files, publishing, sessions
 from pallet.upload.v2.bodies import file_body, session_body
-from pallet.upload.v2.links import Links
+from pallet.upload.v2.context import (
+    Ctx,
+    JSONish,
+    file_endpoint,
+    links_for,
+    prepare,
+    purge,
+    session_endpoint,
+    v2_response,
+)
 from pallet.upload.v2.sessions import Purge
 from pallet.upload.verify import upload_rules
-
-JSONish = dict[str, Any]
-
-
-def v2_response(
-    body: JSONish, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    import json
-
-    return Response(
-        json.dumps(body), status_code=status, media_type=upload2.MEDIA_TYPE, headers=headers
-    )
-
-
-def _links(request: Request, svc: Services) -> Links:
-    return Links(base_url(request), svc.settings.upload_root)
-
-
-def _prepare(request: Request) -> tuple[Services, Principal]:
-    request.state.problem_meta = upload2.META
-    if not upload2.accepts_v2(request.headers.get("accept")):
-        raise Problem(
-            406, "not-acceptable", "Not acceptable", f"This endpoint speaks {upload2.MEDIA_TYPE}."
-        )
-    svc: Services = request.app.state.services
-    return svc, require_uploader(svc, request)
-
 
 _MAX_ATTESTATIONS = 4 * 2**20
 
@@ -75,21 +50,14 @@ async def _json_body(request: Request) -> JSONish:
     return upload2.parse_body(bytes(raw))
 
 
-def _purge(svc: Services, purge: Purge | None) -> None:
-    if purge is not None:
-        from pallet.gc import purge_blobs
-
-        purge_blobs(svc, purge)
-
-
 # --- publishing sessions ---------------------------------------------------------------
 
 
 async def create_session(request: Request) -> Response:
-    svc, principal = await run_in_threadpool(_prepare, request)
+    svc, principal = await run_in_threadpool(prepare, request)
     body = await _json_body(request)
     name, normalized, version = upload2.parse_create_session(body)
-    links = _links(request, svc)
+    links = links_for(request, svc)
 
     def work(s: Session) -> JSONish:
         session = sessions.create(s, svc.settings, principal, name, normalized, version)
@@ -103,69 +71,6 @@ async def create_session(request: Request) -> Response:
         raise
     location = result["links"]["session"]
     return v2_response(result, 201, {"Location": location})
-
-
-@dataclass
-class Ctx:
-    svc: Services
-    principal: Principal
-    links: Links
-    sid: str
-    fid: str | None = None
-    session: UploadSession | None = None
-    file: FileUploadSession | None = None
-
-    def store_received(self, spooled: SpooledFile, key: str) -> None:
-        """Stage received bytes for this (still pending) file; replaces earlier bytes."""
-
-        def work(s: Session) -> str | None:
-            session, purge = sessions.load(s, self.sid, self.principal)
-            fs = files.load(s, session, self.fid or "")
-            files.check_transfer(session, fs)
-            previous = fs.staged_key
-            # Not flushed here: ``complete`` stores the bytes durably at their content address
-            # before the file can count as completed.
-            self.svc.store.put_file(key, spooled.path, durable=False)
-            fs.staged_key = key
-            fs.received_size = spooled.digests.size
-            fs.mechanism_state = {"digests": spooled.digests.as_dict()}
-            return previous if previous != key else None
-
-        with write_session(self.svc.engine) as s:
-            stale = work(s)
-        if stale:
-            self.svc.store.delete(stale)
-
-
-Handler = Callable[[Request, Services, Ctx], Awaitable[Response]]
-
-
-def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
-    async def endpoint(request: Request) -> Response:
-        svc, principal = await run_in_threadpool(_prepare, request)
-        ctx = Ctx(
-            svc,
-            principal,
-            _links(request, svc),
-            request.path_params["sid"],
-            request.path_params.get("fid"),
-        )
-
-        def load(s: Session) -> Purge | None:
-            ctx.session, purge = sessions.load(s, ctx.sid, principal)
-            if with_file:
-                ctx.file = files.load(s, ctx.session, ctx.fid or "")
-            return purge
-
-        with_purge = await run_in_threadpool(retrying, svc.engine, load)
-        await run_in_threadpool(_purge, svc, with_purge)
-        return await handler(request, svc, ctx)
-
-    return endpoint
-
-
-def file_endpoint(handler: Handler) -> Callable:
-    return session_endpoint(handler, with_file=True)
 
 
 async def get_session(request: Request, svc: Services, ctx: Ctx) -> Response:
@@ -183,8 +88,8 @@ async def cancel_session(request: Request, svc: Services, ctx: Ctx) -> Response:
         session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
         return sessions.cancel(s, session)
 
-    purge = await run_in_threadpool(retrying, svc.engine, work)
-    await run_in_threadpool(_purge, svc, purge)
+    purged = await run_in_threadpool(retrying, svc.engine, work)
+    await run_in_threadpool(purge, svc, purged)
     return Response(status_code=204)
 
 
@@ -262,8 +167,8 @@ async def delete_file(request: Request, svc: Services, ctx: Ctx) -> Response:
         session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
         return sessions.delete_file(files.load(s, session, ctx.fid or ""), session)
 
-    purge = await run_in_threadpool(retrying, svc.engine, work)
-    await run_in_threadpool(_purge, svc, purge)
+    purged = await run_in_threadpool(retrying, svc.engine, work)
+    await run_in_threadpool(purge, svc, purged)
     return Response(status_code=204)
 
 
@@ -321,21 +226,20 @@ async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Res
     class _Digest:
         sha256 = digest
 
-    attestations = parse_attestations(raw.decode("utf-8", "replace"), fs.filename, _Digest())
+    # Up to 4 MiB of JSON and the statements inside: parsed off the event loop.
+    attestations = await run_in_threadpool(
+        parse_attestations, raw.decode("utf-8", "replace"), fs.filename, _Digest()
+    )
 
-    def work(s: Session) -> None:
-        session, _ = sessions.load(s, ctx.sid, ctx.principal)
-        f = files.load(s, session, ctx.fid or "")
-        files.check_transfer(session, f)
+    def attach(f: FileUploadSession) -> None:
         f.attestations = attestations
 
-    await run_in_threadpool(retrying, svc.engine, work)
+    await run_in_threadpool(ctx.update_file, attach)
     return Response(status_code=204)
 
 
 def routes(root: str) -> list:
-    from pallet.upload.mechanisms import REGISTRY
-
+    files_url = "/sessions/{sid}/files/{fid}/"
     inner = [
         Route("/", create_session, methods=["POST"]),
         Route("/sessions/{sid}/", session_endpoint(get_session), methods=["GET"]),
@@ -350,6 +254,13 @@ def routes(root: str) -> list:
         ),
         Route("/sessions/{sid}/files/{fid}/extend", file_endpoint(extend_file), methods=["POST"]),
     ]
+    inner.append(
+        Route(files_url + "attestations", file_endpoint(receive_attestations), methods=["POST"])
+    )
+    # A mechanism's own endpoints live under the file-upload session URL too, behind the same
+    # negotiation, authentication and session loading as every other file endpoint.
     for mechanism in REGISTRY.values():
-        inner.extend(mechanism.routes())
+        for extra in mechanism.routes():
+            handler = file_endpoint(extra.handler)
+            inner.append(Route(files_url + extra.action, handler, methods=[extra.method]))
     return [Mount(root.rstrip("/"), routes=inner)]

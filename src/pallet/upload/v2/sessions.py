@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_version
 from sqlalchemy import select
@@ -26,15 +26,8 @@ from pallet.core.sessions import (
     next_file_state,
     next_session_state,
 )
+from pallet.db.clock import aware, now
 from pallet.db.models import FileUploadSession, Project, UploadSession
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def not_found() -> Problem:

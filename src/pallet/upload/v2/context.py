@@ -1,0 +1,139 @@
+"""What every Upload 2.0 endpoint starts from: content negotiation, the caller's token, and the
+publishing (and file-upload) session loaded and authorised, as a ``Ctx``.
+
+Mechanisms get the same ``Ctx`` for their own endpoints, seen through the small
+``pallet.upload.mechanisms.base.FileContext`` interface, so they never import this package.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pallet.auth.guard import require_uploader
+from pallet.auth.tokens import Principal
+from pallet.core import upload2
+from pallet.core.problems import Problem
+from pallet.db.models import FileUploadSession, UploadSession
+from pallet.db.session import retrying, write_session
+from pallet.public_url import base_url
+from pallet.services import Services
+from pallet.upload.links import Links
+from pallet.upload.spool import SpooledFile
+from pallet.upload.v2 import files, sessions
+from pallet.upload.v2.sessions import Purge
+
+JSONish = dict[str, Any]
+
+
+def v2_response(
+    body: JSONish, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body), status_code=status, media_type=upload2.MEDIA_TYPE, headers=headers
+    )
+
+
+def links_for(request: Request, svc: Services) -> Links:
+    return Links(base_url(request), svc.settings.upload_root)
+
+
+def prepare(request: Request) -> tuple[Services, Principal]:
+    """Negotiate and authenticate: every Upload 2.0 endpoint's first step."""
+    request.state.problem_meta = upload2.META
+    if not upload2.accepts_v2(request.headers.get("accept")):
+        raise Problem(
+            406, "not-acceptable", "Not acceptable", f"This endpoint speaks {upload2.MEDIA_TYPE}."
+        )
+    svc: Services = request.app.state.services
+    return svc, require_uploader(svc, request)
+
+
+def purge(svc: Services, what: Purge | None) -> None:
+    """Delete what a committed transaction orphaned (staged objects, unreferenced blobs)."""
+    if what is not None:
+        from pallet.gc import purge_blobs
+
+        purge_blobs(svc, what)
+
+
+@dataclass
+class Ctx:
+    svc: Services
+    principal: Principal
+    links: Links
+    sid: str
+    fid: str | None = None
+    session: UploadSession | None = None
+    file: FileUploadSession | None = None
+
+    def update_file(self, change: Callable[[FileUploadSession], None]) -> None:
+        """Apply ``change`` to this file in a write transaction, while it still takes bytes
+        (a pending file of an editable session, re-checked under the caller's token)."""
+
+        def work(s: Session) -> None:
+            session, _ = sessions.load(s, self.sid, self.principal)
+            fs = files.load(s, session, self.fid or "")
+            files.check_transfer(session, fs)
+            change(fs)
+
+        retrying(self.svc.engine, work)
+
+    def store_received(self, spooled: SpooledFile, key: str) -> None:
+        """Stage received bytes for this (still pending) file; replaces earlier bytes."""
+
+        def work(s: Session) -> str | None:
+            session, _ = sessions.load(s, self.sid, self.principal)
+            fs = files.load(s, session, self.fid or "")
+            files.check_transfer(session, fs)
+            previous = fs.staged_key
+            # Not flushed here: ``complete`` stores the bytes durably at their content address
+            # before the file can count as completed.
+            self.svc.store.put_file(key, spooled.path, durable=False)
+            fs.staged_key = key
+            fs.received_size = spooled.digests.size
+            fs.mechanism_state = {"digests": spooled.digests.as_dict()}
+            return previous if previous != key else None
+
+        with write_session(self.svc.engine) as s:
+            stale = work(s)
+        if stale:
+            self.svc.store.delete(stale)
+
+
+Handler = Callable[[Request, Services, Ctx], Awaitable[Response]]
+
+
+def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
+    async def endpoint(request: Request) -> Response:
+        svc, principal = await run_in_threadpool(prepare, request)
+        ctx = Ctx(
+            svc,
+            principal,
+            links_for(request, svc),
+            request.path_params["sid"],
+            request.path_params.get("fid"),
+        )
+
+        def load(s: Session) -> Purge | None:
+            ctx.session, expired = sessions.load(s, ctx.sid, principal)
+            if with_file:
+                ctx.file = files.load(s, ctx.session, ctx.fid or "")
+            return expired
+
+        expired = await run_in_threadpool(retrying, svc.engine, load)
+        await run_in_threadpool(purge, svc, expired)
+        return await handler(request, svc, ctx)
+
+    return endpoint
+
+
+def file_endpoint(handler: Handler) -> Callable:
+    return session_endpoint(handler, with_file=True)
