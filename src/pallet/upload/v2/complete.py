@@ -19,6 +19,7 @@ from pallet.core.rules import UploadRules
 from pallet.core.sessions import FileEvent, next_file_state
 from pallet.db.models import FileUploadSession
 from pallet.db.session import retrying
+from pallet.http import insufficient_storage, storage_full
 from pallet.services import Services
 from pallet.storage import blob_key
 from pallet.upload.mechanisms import REGISTRY
@@ -135,18 +136,21 @@ def _run(svc: Services, ctx: Ctx, deferred: bool) -> tuple[dict, Problem | None]
         if with_file.staged_key:
             svc.store.delete(with_file.staged_key)
         return _finish(svc, ctx, bad_event, None, problem), problem
-    except Exception:
+    except Exception as exc:
         if not deferred:
             raise  # the file stays pending: the client may simply complete again
         # A background failure must not leave the file `processing` forever.
-        log.exception("verifying %s failed", with_file.filename)
-        problem = Problem(
-            503,
-            "verification-failed",
-            "Verification failed",
-            "The server could not verify the file; delete it and upload again.",
-        )
-        return _finish(svc, ctx, bad_event, None, problem), problem
+        if storage_full(exc):
+            failure = insufficient_storage()
+        else:
+            log.exception("verifying %s failed", with_file.filename)
+            failure = Problem(
+                503,
+                "verification-failed",
+                "Verification failed",
+                "The server could not verify the file; delete it and upload again.",
+            )
+        return _finish(svc, ctx, bad_event, None, failure), failure
     return _finish(svc, ctx, ok_event, facts, None), None
 
 
