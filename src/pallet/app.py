@@ -23,8 +23,7 @@ from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
 from pallet.index import routes as index_routes
 from pallet.services import Services
-from pallet.storage import signed
-from pallet.upload import direct, legacy
+from pallet.upload import direct, legacy, signed_put
 from pallet.upload.v2 import routes as upload2
 
 log = logging.getLogger("pallet")
@@ -158,7 +157,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *index_routes.routes,
             *jsonapi.routes,
             *stage.routes,
-            *signed.routes,
+            *signed_put.routes,
             *upload2.routes(services.settings.upload_root),
             *direct.routes,
             *discovery.routes,

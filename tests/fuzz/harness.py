@@ -394,7 +394,7 @@ KNOWN = (
         "the signed /_/blobs PUT hands a non-ASCII X-Pallet-Signature or x-amz-checksum-sha256 "
         "to hmac.compare_digest, which raises TypeError",
         "comparing strings with non-ASCII characters is not supported",
-        "pallet/storage/signed.py",
+        "pallet/upload/signed_put.py",
     ),
     Known(
         "GET .../files/{fid}/parts on a file session of another mechanism than multipart: "

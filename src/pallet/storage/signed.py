@@ -1,4 +1,5 @@
-"""Pre-signed PUT URLs for any backend.
+"""Pre-signed PUT URLs for any backend: issuing them, and checking a local one's signature (the
+endpoint that takes the bytes is ``pallet.upload.signed_put``).
 
 On S3 they are SigV4 URLs from botocore and the store enforces them. On the local backend Pallet
 issues HMAC-signed, expiring URLs for its own ``/_/blobs/<key>`` endpoint with the same header
@@ -14,22 +15,14 @@ S3 garbage collection removes what such a late PUT recreates under ``staging/``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import math
 import time
+from collections.abc import Mapping
 from urllib.parse import quote
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
-from pallet.core.problems import Problem
-from pallet.services import Services
-from pallet.storage.base import check_key
-from pallet.upload.spool import HashingSpool
+from pallet.storage.base import BlobStore, check_key
 
 SIGNABLE = ("content-length", "content-type", "x-amz-checksum-sha256", "if-none-match")
 
@@ -41,106 +34,31 @@ def _signature(secret: str, key: str, expires: int, headers: dict[str, str]) -> 
 
 
 def presign_put(
-    services: Services, base_url: str, key: str, headers: dict[str, str], expires_in: int
+    store: BlobStore,
+    secret_key: str,
+    base_url: str,
+    key: str,
+    headers: dict[str, str],
+    expires_in: int,
 ) -> str:
     """A URL accepting one PUT of ``key`` with exactly ``headers`` (names from SIGNABLE)."""
     check_key(key)
     lowered = {k.lower(): v for k, v in headers.items()}
     assert set(lowered) <= set(SIGNABLE), lowered
-    s3_presign = getattr(services.store, "presign_put", None)
+    s3_presign = getattr(store, "presign_put", None)
     if s3_presign is not None:
         return s3_presign(key, headers=lowered, expires_in=max(expires_in, 1))
     expires = math.ceil(time.time()) + max(expires_in, 1)
-    sig = _signature(services.settings.secret_key, key, expires, lowered)
+    sig = _signature(secret_key, key, expires, lowered)
     return (
         f"{base_url}/_/blobs/{quote(key)}?X-Pallet-Expires={expires}"
         f"&X-Pallet-SignedHeaders={';'.join(sorted(lowered))}&X-Pallet-Signature={sig}"
     )
 
 
-def _denied(detail: str) -> Problem:
-    return Problem(403, "signature-mismatch", "Upload URL refused", detail)
 
 
-def _closed() -> Problem:
-    return Problem(
-        403,
-        "upload-closed",
-        "Upload URL no longer valid",
-        "The file upload session of this URL is no longer pending (it was completed, canceled, "
-        "deleted or has expired), so it takes no more bytes.",
-    )
-
-
-def _accepts_bytes(svc: Services, key: str) -> bool:
-    from pallet.upload.mechanisms.staging import accepts_bytes  # mechanisms import this module
-
-    return accepts_bytes(svc.engine, key)
-
-
-async def receive_signed_put(request: Request) -> Response:
-    svc: Services = request.app.state.services
-    key = request.path_params["key"]
-    names = request.query_params.get("X-Pallet-SignedHeaders", "").split(";")
-    try:
-        check_key(key)
-        expires = int(request.query_params.get("X-Pallet-Expires", ""))
-    except ValueError:
-        raise _denied("Malformed upload URL.") from None
-    if not set(names) <= set(SIGNABLE):
-        raise _denied("Unknown signed header.")
-    headers = {n: request.headers.get(n, "") for n in names if n}
-    expected = _signature(svc.settings.secret_key, key, expires, headers)
-    if not hmac.compare_digest(expected, request.query_params.get("X-Pallet-Signature", "")):
-        raise _denied("The signature does not match this URL and these headers.")
-    if time.time() > expires:
-        raise Problem(
-            403,
-            "url-expired",
-            "Upload URL expired",
-            "Ask for a fresh URL (the file upload session's status, or extend).",
-        )
-    if not await run_in_threadpool(_accepts_bytes, svc, key):
-        raise _closed()
-    if headers.get("if-none-match") == "*" and svc.store.size(key) is not None:
-        raise Problem(412, "already-uploaded", "Object exists", "This upload URL was used.")
-    declared = request.headers.get("content-length", "")
-    limit = int(declared) if declared.isdigit() else svc.settings.max_file_size
-    limit = min(limit, svc.settings.max_file_size)
-    spool = HashingSpool(svc.settings.tmp_dir, key, limit, ("sha256",))
-    try:
-        async for chunk in request.stream():
-            await spool.write(chunk)
-        spooled = await spool.finish()
-    except Problem:
-        await spool.abort()
-        raise Problem(
-            400, "size-mismatch", "Size mismatch", f"More than {limit} bytes were sent."
-        ) from None
-    except BaseException:
-        await spool.abort()
-        raise
-    try:
-        if declared.isdigit() and spooled.digests.size != int(declared):
-            raise Problem(400, "size-mismatch", "Size mismatch", "The body was cut short.")
-        checksum = headers.get("x-amz-checksum-sha256") or request.headers.get(
-            "x-amz-checksum-sha256"
-        )
-        if checksum:
-            digest = base64.b64encode(bytes.fromhex(spooled.digests.sha256)).decode()
-            if not hmac.compare_digest(digest, checksum):
-                raise Problem(
-                    400, "bad-digest", "BadDigest", "The body does not match x-amz-checksum-sha256."
-                )
-        await run_in_threadpool(svc.store.put_file, key, spooled.path, durable=False)
-    finally:
-        spooled.discard()
-    # Completed, canceled or expired while the body streamed in: what was just stored belongs
-    # to nobody, and the complete or cancel that closed the file will not come back for it.
-    if not await run_in_threadpool(_accepts_bytes, svc, key):
-        await run_in_threadpool(svc.store.delete, key)
-        raise _closed()
-    return Response(status_code=200)
-
-
-routes = [Route("/_/blobs/{key:path}", receive_signed_put, methods=["PUT"])]
+def signature_matches(secret: str, key: str, expires: int, headers: Mapping[str, str], given: str) -> bool:
+    """Constant-time check of a presented signature (any text: a non-ASCII one simply fails)."""
+    expected = _signature(secret, key, expires, dict(headers))
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))

@@ -111,7 +111,9 @@ def _reserve(svc: Services, principal: Principal, fields: dict, base_url: str) -
     # uv sets Content-Type itself and adds these verbatim: a signed Content-Type would be sent
     # twice and break the signature, so only the checksum is bound (and the key names it).
     headers = {"x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha)).decode()}
-    url = presign_put(svc, base_url, staging_key(sha), headers, svc.settings.presign_ttl)
+    url = presign_put(
+        svc.store, svc.settings.secret_key, base_url, staging_key(sha), headers, svc.settings.presign_ttl
+    )
     return JSONResponse({"upload_url": url, "upload_headers": headers}, 201)
 
 

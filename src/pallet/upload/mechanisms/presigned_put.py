@@ -80,7 +80,12 @@ class PresignedPut:
             "If-None-Match": "*",
         }
         url = presign_put(
-            services, links.base, fs.staged_key or staging_key(fs), headers, expires_at - now
+            services.store,
+            services.settings.secret_key,
+            links.base,
+            fs.staged_key or staging_key(fs),
+            headers,
+            expires_at - now,
         )
         return {
             "identifier": NAME,
@@ -91,7 +96,7 @@ class PresignedPut:
         }
 
     def routes(self) -> list[FileRoute]:
-        return []  # the local backend's signed URLs are served by pallet.storage.signed
+        return []  # the local backend's signed URLs are served by pallet.upload.signed_put
 
     def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
         if not fs.staged_key or services.store.size(fs.staged_key) is None:

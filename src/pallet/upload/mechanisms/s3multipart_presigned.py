@@ -89,7 +89,8 @@ class S3MultipartPresigned:
                 url = presign_part(fs.staged_key, state["upload-id"], number, size, ttl)
             else:
                 url = presign_put(
-                    services,
+                    services.store,
+                    services.settings.secret_key,
                     links.base,
                     _local_part_key(fs, number),
                     {"content-length": str(size)},
