@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from pallet.db.clock import aware
 from pallet.db.models import Token
 
 PREFIX = "pallet_"
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 #: ``import`` uploads under the import rules (historical files; see docs/validation.md).
 SCOPES = ("read", "upload", "import")
 UPLOAD_SCOPES = frozenset({"upload", "import"})
@@ -90,7 +92,7 @@ def verify_token(session: Session, secret_key: str, token: str) -> Principal | N
     if not token.startswith(PREFIX):
         return None
     token_id, sep, secret = token[len(PREFIX) :].partition("_")
-    if not sep or len(token_id) != 16 or not secret:
+    if not sep or not _TOKEN_ID.fullmatch(token_id) or not secret:
         return None
     row = session.execute(select(Token).where(Token.id == token_id)).scalar_one_or_none()
     if row is None:

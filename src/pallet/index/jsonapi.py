@@ -3,6 +3,7 @@ dependabot, renovate and friends. Same visibility rules as the simple index."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -22,6 +23,8 @@ from pallet.index.queries import visible_project
 from pallet.index.render import iso8601
 from pallet.public_url import base_url, redirect
 from pallet.services import Services
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 def _file(f: File, release: Release, base: str) -> dict[str, Any]:
@@ -110,6 +113,8 @@ async def project_json(request: Request) -> Response:
     svc: Services = request.app.state.services
     name = request.path_params["project"]
     version = request.path_params.get("version")
+    if not _NAME.fullmatch(name) or (version is not None and len(version) > 200):
+        raise Problem(404, "not-found", "Not found", "Not a valid project name or version.")
     normalized = canonicalize_name(name)
     if name != normalized:
         path = f"/pypi/{normalized}/" + (f"{version}/" if version else "") + "json"

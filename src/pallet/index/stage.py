@@ -7,6 +7,7 @@ when the session is published or canceled."""
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 from packaging.utils import canonicalize_name
@@ -41,7 +42,12 @@ def _gone() -> Problem:
     )
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _stage(s, token: str) -> tuple[UploadSession, Project, list[FileUploadSession]]:  # noqa: ANN001
+    if not _TOKEN.fullmatch(token):  # tokens are ours (url-safe base64): never a NUL for SQL
+        raise _gone()
     session = s.execute(
         select(UploadSession).where(UploadSession.stage_token == token)
     ).scalar_one_or_none()

@@ -8,6 +8,7 @@ Mechanisms get the same ``Ctx`` for their own endpoints, seen through the small
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -111,9 +112,15 @@ class Ctx:
 Handler = Callable[[Request, Services, Ctx], Awaitable[Response]]
 
 
+_ID = re.compile(r"[0-9a-f]{1,64}")
+
+
 def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
     async def endpoint(request: Request) -> Response:
         svc, principal = await run_in_threadpool(prepare, request)
+        ids = (request.path_params["sid"], request.path_params.get("fid") or "0")
+        if not all(_ID.fullmatch(i) for i in ids):  # ids are ours: hex, never a NUL for SQL
+            raise sessions.not_found()
         ctx = Ctx(
             svc,
             principal,

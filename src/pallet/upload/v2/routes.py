@@ -18,11 +18,13 @@ from pallet.db.models import FileUploadSession
 from pallet.db.session import retrying
 from pallet.services import Services
 from pallet.upload.mechanisms import REGISTRY
+from pallet.upload.mechanisms.base import FileHandler
 from pallet.upload.v2 import complete as completion
 from pallet.upload.v2 import files, publishing, sessions
 from pallet.upload.v2.bodies import file_body, session_body
 from pallet.upload.v2.context import (
     Ctx,
+    Handler,
     JSONish,
     file_endpoint,
     links_for,
@@ -261,6 +263,22 @@ def routes(root: str) -> list:
     # negotiation, authentication and session loading as every other file endpoint.
     for mechanism in REGISTRY.values():
         for extra in mechanism.routes():
-            handler = file_endpoint(extra.handler)
+            handler = file_endpoint(_only_for(mechanism.name, extra.handler))
             inner.append(Route(files_url + extra.action, handler, methods=[extra.method]))
     return [Mount(root.rstrip("/"), routes=inner)]
+
+
+def _only_for(name: str, handler: FileHandler) -> Handler:
+    """A mechanism's endpoint answers only for files that use that mechanism."""
+
+    async def endpoint(request: Request, svc: Services, ctx: Ctx) -> Response:
+        if ctx.file is None or ctx.file.mechanism != name:
+            raise Problem(
+                404,
+                "not-found",
+                "Not found",
+                f"This endpoint belongs to the {name} mechanism, which this file does not use.",
+            )
+        return await handler(request, svc, ctx)
+
+    return endpoint
