@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from pallet.auth.credentials import token_from_authorization
-from pallet.auth.tokens import UPLOAD_SCOPES, Principal, verify_token
+from pallet.auth.scopes import UPLOAD_SCOPES
+from pallet.auth.tokens import Principal, verify_token
 from pallet.core.problems import Problem
 from pallet.db.models import Token
 from pallet.db.session import read_session

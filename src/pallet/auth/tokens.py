@@ -18,14 +18,12 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pallet.auth.scopes import SCOPES, UPLOAD_SCOPES  # noqa: F401 - re-exported
 from pallet.db.clock import aware
 from pallet.db.models import Token
 
 PREFIX = "pallet_"
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
-#: ``import`` uploads under the import rules (historical files; see docs/validation.md).
-SCOPES = ("read", "upload", "import")
-UPLOAD_SCOPES = frozenset({"upload", "import"})
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from sqlalchemy import Engine, create_engine, inspect, make_url, text
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from typing import TYPE_CHECKING
 
 from pallet.config import SECRET_KEY_FILE, Settings
-from pallet.db.engine import make_engine, normalize_url, upgrade
+
+if TYPE_CHECKING:  # the database layer loads when a command runs, not for `pallet --help`
+    from sqlalchemy import Engine
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
@@ -29,6 +28,8 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
 
 def migrated_engine(settings: Settings) -> Engine:
     """The engine, with the schema created or brought up to date (``serve``, ``db upgrade``)."""
+    from pallet.db.engine import make_engine, upgrade
+
     engine = make_engine(settings.database_url)
     upgrade(engine)
     return engine
@@ -72,6 +73,12 @@ def existing_index(
 def database_problem(url: str) -> str | None:
     """Why ``url`` is not an existing Pallet database, or None if it is one. Creates nothing:
     a SQLite file is only opened if it exists."""
+    from sqlalchemy import create_engine, inspect, make_url, text
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    from pallet.db.engine import normalize_url
+
     try:
         shown = make_url(url).render_as_string(hide_password=True)
         parsed = make_url(normalize_url(url))

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-import uvicorn
-
 from pallet.cli.common import migrated_engine, settings_from_args
-from pallet.connections import GuardedHttpToolsProtocol
-from pallet.logs import configure_logging
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -76,7 +72,11 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
     from pallet.config import parse_size
+    from pallet.connections import GuardedHttpToolsProtocol
+    from pallet.logs import configure_logging
 
     settings = settings_from_args(
         args,

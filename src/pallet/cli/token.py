@@ -9,12 +9,8 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
-from pallet.auth.tokens import SCOPES, create_token
+from pallet.auth.scopes import SCOPES
 from pallet.cli.common import existing_index
-from pallet.db.models import Token
-from pallet.db.session import read_session, write_session
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -42,6 +38,9 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from pallet.auth.tokens import create_token
+    from pallet.db.session import write_session
+
     settings, engine = existing_index(args, init=args.init, secret=True)
     expires = timedelta(days=args.expires_in_days) if args.expires_in_days else None
     with write_session(engine) as s:
@@ -60,6 +59,11 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from pallet.db.models import Token
+    from pallet.db.session import read_session
+
     _settings, engine = existing_index(args)
     now = datetime.now(UTC)
     with read_session(engine) as s:
@@ -75,6 +79,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    from pallet.db.models import Token
+    from pallet.db.session import write_session
+
     _settings, engine = existing_index(args)
     with write_session(engine) as s:
         row = s.get(Token, args.token_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from pallet.cli.common import existing_index
-from pallet.releases import set_yanked
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -21,6 +20,8 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def run(args: argparse.Namespace) -> int:
+    from pallet.releases import set_yanked
+
     _settings, engine = existing_index(args)
     files = set_yanked(
         engine,
