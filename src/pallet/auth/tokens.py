@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pallet.auth.scopes import SCOPES, UPLOAD_SCOPES  # noqa: F401 - re-exported
+from pallet.auth.scopes import SCOPES, UPLOAD_SCOPES
 from pallet.db.clock import aware
 from pallet.db.models import Token
 
