@@ -51,7 +51,7 @@ JOBS = 50  # concurrent uploads per round
 V2_EVERY = 3  # one job in three is a two-file Upload 2.0 release, the others legacy uploads
 ROUNDS = 6  # kill rounds, as long as they fit in ROUNDS_BUDGET seconds (at least MIN_ROUNDS)
 MIN_ROUNDS = 3
-ROUNDS_BUDGET = 30.0
+ROUNDS_BUDGET = 24.0
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
