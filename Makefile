@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install serve test test-fast lint bench clean postgres
+.PHONY: install serve test test-fast lint bench clean postgres dist
 
 # The last uv with `publish --direct` (removed in 0.12.7) lives apart from the current uv.
 UV_DIRECT := $(VENV)/uv-direct/bin/uv
@@ -47,6 +47,14 @@ bench: install
 	$(BIN)/python benchmarks/upload2_ops.py
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/imports.py
+
+# Pallet's own sdist and wheel, checked by twine, then installed as users do (a fresh venv and
+# `uv tool install`) and started.
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python scripts/check_dist.py dist/pallet-*.whl
 
 clean:
 	rm -rf $(VENV) .pytest_cache
