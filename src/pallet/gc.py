@@ -50,6 +50,7 @@ from pallet.db.models import File, FileUploadSession, UploadSession
 from pallet.db.session import read_session, retrying
 from pallet.services import Services
 from pallet.storage import LocalBlobStore, blob_key
+from pallet.storage.base import ListsMultipart
 from pallet.upload.mechanisms.staging import LIVE_FILE_STATES, live_files
 from pallet.upload.mechanisms.staging import PREFIX as STAGING
 from pallet.upload.v2 import sessions
@@ -107,7 +108,8 @@ def referenced(s: Session, shas: Iterable[str]) -> set[str]:
             stmt = select(column).where(column.in_(rest))
             if condition is not None:
                 stmt = stmt.where(condition)
-            found.update(s.execute(stmt).scalars())
+            # The nullable columns: IN never matches NULL, so no None comes back.
+            found.update(sha for sha in s.execute(stmt).scalars() if sha is not None)
     return found
 
 
@@ -376,9 +378,8 @@ def _sweep_abandoned(svc: Services, cutoff: float) -> int:
         if modified <= cutoff:
             svc.store.delete(key)
             removed += 1
-    stale = getattr(svc.store, "stale_multipart", None)
-    if stale is not None:
-        for key, upload_id in stale(STAGING, cutoff):
+    if isinstance(svc.store, ListsMultipart):
+        for key, upload_id in svc.store.stale_multipart(STAGING, cutoff):
             with read_session(svc.engine) as s:
                 live = s.execute(
                     select(FileUploadSession.id).where(

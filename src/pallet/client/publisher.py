@@ -7,6 +7,7 @@ then publish (or stop at the stage); the legacy form where the index has no Uplo
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -179,7 +180,7 @@ class Publisher:
             try:
                 self._run_files(
                     [
-                        (d, r, lambda d=d, r=r: self._file2(session, d, r, staged))
+                        (d, r, functools.partial(self._file2, session, d, r, staged))
                         for d, r in zip(dists, result.files, strict=True)
                     ]
                 )
@@ -324,7 +325,7 @@ class Publisher:
         try:
             self._run_files(
                 [
-                    (d, r, lambda d=d, r=r: one(d, r))
+                    (d, r, functools.partial(one, d, r))
                     for d, r in zip(dists, result.files, strict=True)
                 ]
             )
@@ -371,7 +372,7 @@ class Publisher:
         pool = ThreadPoolExecutor(
             max_workers=max(1, self.options.jobs), thread_name_prefix="pallet-file"
         )
-        futures: list[Future] = [pool.submit(guarded, *job) for job in jobs]
+        futures: list[Future[None]] = [pool.submit(guarded, *job) for job in jobs]
         try:
             pending = set(futures)
             while pending:

@@ -46,7 +46,8 @@ class Resource:
 
     @property
     def url(self) -> str:
-        return self.body["links"][self.status_link]
+        url: str = self.body["links"][self.status_link]  # the server's JSON
+        return url
 
     @property
     def status(self) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pallet.client.dists import CHUNK, Dist
 from pallet.client.sessions import FileUpload, parse_time
@@ -136,7 +137,7 @@ def _post_json(transport: Transport, url: str, payload: object) -> None:
     )
 
 
-def _fresh(fs: FileUpload, lock: threading.Lock) -> dict:
+def _fresh(fs: FileUpload, lock: threading.Lock) -> dict[str, Any]:
     """The mechanism map, re-fetched (new signatures) if its URLs are about to expire."""
     with lock:
         expires = parse_time(fs.mechanism.get("expires-at"))

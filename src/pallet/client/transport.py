@@ -207,7 +207,9 @@ class Api:
     def __init__(self, transport: Transport) -> None:
         self.t = transport
 
-    def _send(self, method: str, url: str, payload: dict[str, Any] | None, **kw: Any):  # noqa: ANN202
+    def _send(
+        self, method: str, url: str, payload: dict[str, Any] | None, **kw: Any
+    ) -> httpx.Response:
         headers = {"Accept": MEDIA_TYPE}
         body = None
         if payload is not None:
@@ -218,7 +220,9 @@ class Api:
     def get(self, url: str, **kw: Any) -> httpx.Response:
         return self._send("GET", url, None, idempotent=True, **kw)
 
-    def post(self, url: str, payload: dict[str, Any], *, idempotent: bool = False, **kw: Any):  # noqa: ANN201
+    def post(
+        self, url: str, payload: dict[str, Any], *, idempotent: bool = False, **kw: Any
+    ) -> httpx.Response:
         return self._send("POST", url, payload, idempotent=idempotent, **kw)
 
     def delete(self, url: str, **kw: Any) -> httpx.Response:

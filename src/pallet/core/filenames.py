@@ -13,6 +13,7 @@ from typing import Literal
 
 from packaging.tags import Tag
 from packaging.utils import (
+    BuildTag,
     InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
@@ -60,7 +61,7 @@ class DistFilename:
     packagetype: Literal["bdist_wheel", "sdist"]
     python_version: str  # wheel: python tags joined by "."; sdist: "source"
     tags: frozenset[Tag] = frozenset()
-    build: tuple = ()
+    build: BuildTag = ()
 
     @property
     def is_zip(self) -> bool:

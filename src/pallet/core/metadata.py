@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from packaging.metadata import Metadata, RawMetadata, parse_email
 from packaging.utils import canonicalize_name
@@ -114,24 +114,25 @@ def _lenient(fields: RawMetadata) -> Metadata:
     base: RawMetadata = {"metadata_version": _NEWEST}
     for key in ("name", "version"):
         if key in fields:
-            base[key] = fields[key]  # type: ignore[literal-required]
+            base[key] = fields[key]
     try:
         Metadata.from_raw(base)
     except ExceptionGroup as group:
         raise _errors_of(group) from None
     except ValueError:
         raise _unconvertible_version(fields) from None
+    # Every key below comes from ``fields``, so each of these dicts is a RawMetadata too.
     kept = dict(fields)
     for key, value in fields.items():
         if key in ("metadata_version", "name", "version"):
             continue
         try:
-            Metadata.from_raw({**base, key: value})  # type: ignore[typeddict-item]
+            Metadata.from_raw(cast(RawMetadata, {**base, key: value}))
         except ExceptionGroup:
             del kept[key]
     if kept.get("license") and kept.get("license_expression"):
         del kept["license"]
-    return Metadata.from_raw(kept, validate=False)  # type: ignore[arg-type]
+    return Metadata.from_raw(cast(RawMetadata, kept), validate=False)
 
 
 def check_file_matches(meta: Metadata, dist: DistFilename, rules: UploadRules = PYPI) -> None:

@@ -41,7 +41,9 @@ def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def invalid(detail: str, *errors: ProblemError, status: int = 400, slug: str = "invalid-request"):  # noqa: ANN201
+def invalid(
+    detail: str, *errors: ProblemError, status: int = 400, slug: str = "invalid-request"
+) -> Problem:
     return Problem(status, slug, "Invalid request", detail, errors=list(errors))
 
 
@@ -124,7 +126,7 @@ def parse_create_session(body: Mapping[str, Any]) -> tuple[str, str, Version]:
         parsed = parse_version(version)
         if parsed is None:
             errors.append(ProblemError("version", f"{shorten(version)} is not a valid version"))
-    if errors or parsed is None:
+    if errors or parsed is None or not isinstance(name, str):  # a bad name is in errors too
         raise invalid("The session needs a valid 'name' and 'version'.", *errors)
     try:
         normalized = canonicalize_name(name, validate=True)

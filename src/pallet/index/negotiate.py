@@ -70,9 +70,9 @@ def choose(accept: str | None) -> str | None:
             if _matches(media, offer):
                 # Explicit types beat wildcards at equal q; then our preference order.
                 specificity = 0 if "*" in media else 1
-                key = (q, specificity * 10 - rank, offer)
-                if best is None or key[:2] > best[:2]:
-                    best = key
+                candidate = (q, specificity * 10 - rank, offer)
+                if best is None or candidate[:2] > best[:2]:
+                    best = candidate
     return best[2] if best else None
 
 

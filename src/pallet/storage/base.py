@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -69,3 +69,21 @@ class BlobStore(Protocol):
 
     def check(self) -> None:
         """Raise if the store is unreachable (health check)."""
+
+
+# Optional capabilities: a backend that has them is used through them (``isinstance`` checks
+# only that the methods exist).
+@runtime_checkable
+class PresignsPuts(Protocol):
+    """Signs its own upload URLs (S3), so clients PUT straight to the store."""
+
+    def presign_put(self, key: str, *, headers: dict[str, str], expires_in: int) -> str: ...
+
+
+@runtime_checkable
+class ListsMultipart(Protocol):
+    """Keeps server-side multipart uploads (S3), which garbage collection must abort."""
+
+    def stale_multipart(self, prefix: str, older_than: float) -> list[tuple[str, str]]: ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...

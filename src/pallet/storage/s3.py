@@ -14,14 +14,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, TypeGuard, get_args
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, InvalidS3AddressingStyleError
 
 from pallet.storage.base import check_key
 
@@ -35,6 +35,13 @@ _TRANSFER = TransferConfig(
 _SIGNING_CLOCK = threading.Lock()
 
 
+AddressingStyle = Literal["auto", "virtual", "path"]
+
+
+def _is_addressing_style(value: str) -> TypeGuard[AddressingStyle]:
+    return value in get_args(AddressingStyle)
+
+
 def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
@@ -45,13 +52,16 @@ class S3BlobStore:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
+        style = query.get("addressing_style", "path")
+        if not _is_addressing_style(style):  # what botocore's Config would raise
+            raise InvalidS3AddressingStyleError(s3_addressing_style=style)
         self.client = boto3.client(
             "s3",
             endpoint_url=query.get("endpoint_url"),
             region_name=query.get("region", "us-east-1"),
             config=Config(
                 signature_version="s3v4",
-                s3={"addressing_style": query.get("addressing_style", "path")},
+                s3={"addressing_style": style},
                 retries={"max_attempts": 4, "mode": "standard"},
             ),
         )
@@ -75,7 +85,7 @@ class S3BlobStore:
         size = self.size(key)
         if size is None:
             raise FileNotFoundError(key)
-        return io.BufferedReader(_RangeReader(self, self._key(key), size), 2**20)  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(self, self._key(key), size), 2**20)
 
     def iter_bytes(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024

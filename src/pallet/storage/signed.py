@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from pallet.storage.base import BlobStore, check_key
+from pallet.storage.base import BlobStore, PresignsPuts, check_key
 
 SIGNABLE = ("content-length", "content-type", "x-amz-checksum-sha256", "if-none-match")
 
@@ -45,9 +45,8 @@ def presign_put(
     check_key(key)
     lowered = {k.lower(): v for k, v in headers.items()}
     assert set(lowered) <= set(SIGNABLE), lowered
-    s3_presign = getattr(store, "presign_put", None)
-    if s3_presign is not None:
-        return s3_presign(key, headers=lowered, expires_in=max(expires_in, 1))
+    if isinstance(store, PresignsPuts):
+        return store.presign_put(key, headers=lowered, expires_in=max(expires_in, 1))
     expires = math.ceil(time.time()) + max(expires_in, 1)
     sig = _signature(secret_key, key, expires, lowered)
     return (

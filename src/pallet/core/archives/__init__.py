@@ -34,8 +34,12 @@ def read_dist_contents(
 
     ``source`` is a local file or a seekable reader (e.g. ranged reads of an S3 object, so a
     wheel is judged without downloading it)."""
-    local = isinstance(source, str | os.PathLike)
-    with open(source, "rb") if local else contextlib.nullcontext(source) as f:
+    reader: contextlib.AbstractContextManager[BinaryIO] = (
+        open(source, "rb")
+        if isinstance(source, str | os.PathLike)
+        else contextlib.nullcontext(source)
+    )
+    with reader as f:
         if size is None:
             size = f.seek(0, io.SEEK_END)
         try:

@@ -9,7 +9,7 @@ import io
 import posixpath
 import tarfile
 from collections.abc import Mapping
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from pallet.core.archives.checks import (
     DRIVE,
@@ -35,7 +35,7 @@ class _SafeTarInfo(tarfile.TarInfo):
     """Refuses oversized pax / GNU long-name headers before tarfile reads them into memory."""
 
     @classmethod
-    def frombuf(cls, buf: bytes, encoding: str, errors: str) -> _SafeTarInfo:
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
         info = super().frombuf(buf, encoding, errors)
         if info.type in _TAR_HEADERS and info.size > _MAX_TAR_HEADER:
             raise bomb(f"A {info.size}-byte tar extended header; the limit is {_MAX_TAR_HEADER}.")
@@ -66,7 +66,8 @@ def read_tar_sdist(f: BinaryIO, size: int, limits: ArchiveLimits) -> ArchiveCont
     hardlinks: list[tuple[str, str]] = []
     f.seek(0)
     stream = _Inflated(f, size, limits)
-    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_SafeTarInfo) as tf:  # type: ignore[arg-type]
+    # typeshed wants a seekable, writable file object, but a "r|" stream is only ever read.
+    with tarfile.open(fileobj=stream, mode="r|", tarinfo=_SafeTarInfo) as tf:  # type: ignore[call-overload]
         for member in tf:
             count += 1
             if count > limits.max_members:

@@ -87,6 +87,7 @@ def _declared_entries(f: BinaryIO, size: int) -> int | None:
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
         return None  # zipfile will say what is wrong
+    count: int
     (count,) = struct.unpack_from("<H", tail, pos + 10)
     if count == 0xFFFF and pos >= 20 and tail[pos - 20 : pos - 16] == b"PK\x06\x07":
         (offset,) = struct.unpack_from("<Q", tail, pos - 12)
