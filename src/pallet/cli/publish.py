@@ -109,7 +109,8 @@ def run_publish(args: argparse.Namespace) -> int:
     from pallet.client import ClientError, DistError, collect
     from pallet.client.credentials import ConfigError
     from pallet.client.progress import reporter_for
-    from pallet.client.publisher import Interrupted, Options, Publisher
+    from pallet.client.publisher import Options, Publisher
+    from pallet.client.results import Interrupted
     from pallet.client.transport import Transport
 
     if not args.dists and not args.session:

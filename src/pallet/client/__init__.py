@@ -15,7 +15,8 @@ from pathlib import Path
 from pallet.client.credentials import Credentials, resolve
 from pallet.client.dists import Dist, DistError, expand, group, inspect
 from pallet.client.progress import Reporter
-from pallet.client.publisher import FileResult, Options, Publisher, ReleaseResult
+from pallet.client.publisher import Options, Publisher
+from pallet.client.results import FileResult, ReleaseResult
 from pallet.client.sessions import FileUpload, PublishingSession
 from pallet.client.transport import Api, ClientError, Transport
 

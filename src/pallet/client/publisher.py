@@ -12,8 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 
@@ -21,6 +20,7 @@ from pallet.client import legacy, transfers
 from pallet.client.discovery import Endpoints, discover, speaks_upload2
 from pallet.client.dists import Dist
 from pallet.client.progress import PlainReporter, Reporter, human_size
+from pallet.client.results import FileResult, Interrupted, ReleaseResult, permanent
 from pallet.client.sessions import FileUpload, Keepalive, PublishingSession
 from pallet.client.transport import Api, ClientError, Transport
 
@@ -40,56 +40,6 @@ class Options:
     session_url: str | None = None  # finish this session instead of opening one
     timeout: float = 3600.0  # longest wait for one processing step
     limit_rate: int = 0  # bytes per second over all transfers; 0 = unlimited
-
-
-@dataclass
-class FileResult:
-    filename: str
-    size: int
-    sha256: str | None = None
-    mechanism: str | None = None
-    status: str = "pending"  # uploaded | already-staged | exists | failed | canceled
-    bytes_sent: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    retryable: bool | None = None  # on failure: whether --resume may finish it
-
-
-@dataclass
-class ReleaseResult:
-    name: str
-    version: str
-    protocol: str = "2.0"
-    status: str = "pending"  # published | staged | uploaded (legacy) | failed | canceled
-    session: str | None = None
-    stage: str | None = None
-    files: list[FileResult] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("published", "staged", "uploaded")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class Interrupted(Exception):
-    def __init__(self, session: PublishingSession | None) -> None:
-        super().__init__("interrupted")
-        self.session = session
-
-
-def _permanent(exc: BaseException) -> bool:
-    """A refusal that a retry or --resume cannot fix (bad file, no permission, a full index:
-    507 stays until an operator frees space)."""
-    status = getattr(exc, "status", None)
-    if status == 507:
-        return True
-    if status == 409:
-        return getattr(exc, "slug", "") == "file-exists"
-    return status is not None and 400 <= status < 500 and status not in (408, 429)
 
 
 class Publisher:
@@ -273,7 +223,7 @@ class Publisher:
             )
             fs.complete(self.options.timeout)
         except BaseException as exc:
-            if _permanent(exc):
+            if permanent(exc):
                 try:
                     fs.delete()  # PEP 694: a failed file session is deleted, not repaired
                 except ClientError:
@@ -366,7 +316,7 @@ class Publisher:
                 result.status = "canceled"
             except ClientError as exc:
                 result.status, result.error = "failed", str(exc)
-                result.retryable = not _permanent(exc)
+                result.retryable = not permanent(exc)
                 self.reporter.message(f"{dist.filename}: failed: {exc}")
 
         pool = ThreadPoolExecutor(
