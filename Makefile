@@ -28,6 +28,7 @@ postgres:
 # The whole suite, on SQLite and on a real PostgreSQL started here.
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	PALLET_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh start)" \
 		$(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
@@ -38,6 +39,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 bench: install

@@ -105,7 +105,7 @@ class Settings:
         )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, /, **overrides: Any) -> Settings:
         """Read ``PALLET_<FIELD>`` variables, then apply non-None keyword overrides (CLI flags)."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

@@ -184,7 +184,7 @@ def _references(svc: Services, report: Report) -> Iterator[tuple[str, _Ref]]:
     after = ""
     while True:
         with read_session(svc.engine) as s:
-            rows = s.execute(
+            staged = s.execute(
                 select(
                     FileUploadSession.id,
                     FileUploadSession.filename,
@@ -200,14 +200,14 @@ def _references(svc: Services, report: Report) -> Iterator[tuple[str, _Ref]]:
                 .order_by(FileUploadSession.id)
                 .limit(_PAGE)
             ).all()
-        if not rows:
+        if not staged:
             break
-        for row in rows:
+        for fs in staged:
             report.session_files += 1
-            yield row.sha256, _Ref("file", row.filename, "upload-session", row.size)
-            if row.metadata_sha256:
-                yield row.metadata_sha256, _Ref("metadata", row.filename, "upload-session", None)
-        after = rows[-1].id
+            yield fs.sha256, _Ref("file", fs.filename, "upload-session", fs.size)
+            if fs.metadata_sha256:
+                yield fs.metadata_sha256, _Ref("metadata", fs.filename, "upload-session", None)
+        after = staged[-1].id
 
 
 def _digest(svc: Services, sha: str) -> tuple[str, int, str | None]:

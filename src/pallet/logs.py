@@ -13,13 +13,14 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_stamp = [0, ""]
+_stamp: tuple[int, str] = (0, "")  # (second, its formatted time), replaced as one
 
 
 def _now() -> str:
+    global _stamp
     second = int(time.time())
     if second != _stamp[0]:
-        _stamp[0], _stamp[1] = second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        _stamp = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second)))
     return _stamp[1]
 
 

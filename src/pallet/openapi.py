@@ -566,9 +566,12 @@ def _empty(description: str) -> Schema:
     return {"description": description}
 
 
-UPLOAD_AUTH = [{"bearer": []}, {"basic": []}]
+#: OpenAPI security requirements: scheme name -> scopes (none here); {} is anonymous.
+Security = list[dict[str, list[str]]]
+
+UPLOAD_AUTH: Security = [{"bearer": []}, {"basic": []}]
 #: Reads: anonymous on a public index, a token covering the project on a private one.
-READ_AUTH = [{}, {"bearer": []}, {"basic": []}]
+READ_AUTH: Security = [{}, {"bearer": []}, {"basic": []}]
 
 
 def _op(
@@ -579,7 +582,7 @@ def _op(
     *,
     body: tuple[str, str | Schema, bool] | None = None,
     params: tuple[str, ...] = (),
-    security: list[dict[str, list]] | None = None,
+    security: Security | None = None,
     description: str = "",
 ) -> Schema:
     out: Schema = {

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     counts = Counter(o.status for o in outcomes)
     if args.json:
-        summary = {key: counts[key] for key in ("imported", "present", "refused")}
+        summary: dict[str, object] = {k: counts[k] for k in ("imported", "present", "refused")}
         summary |= {"seconds": round(seconds, 3), "files": [o.as_json() for o in outcomes]}
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")

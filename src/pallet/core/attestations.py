@@ -19,7 +19,8 @@ MAX_ATTESTATIONS = 16
 
 
 class _HasSha256(Protocol):
-    sha256: str
+    @property
+    def sha256(self) -> str: ...  # read-only: upload.spool.Digests derives it
 
 
 def _invalid(message: str, source: str = "attestations") -> Exception:

@@ -28,6 +28,7 @@ class SerialLookup:
         if self._conn is None:
             conn = self.engine.raw_connection()
             dbapi = conn.driver_connection
+            assert dbapi is not None  # None only once the connection is closed or invalidated
             if self.engine.dialect.name == "postgresql":
                 dbapi.autocommit = True
             self._conn = conn

@@ -225,8 +225,8 @@ def _publish_batch(engine: Engine, batch: list[tuple[Path, VerifiedFile]], quota
             known[vf.filename] = _Known(sha, True)
             added[name] += 1
             outcomes.append(Outcome(path, vf.filename, "imported"))
-        for name, count in added.items():
-            journal.record(s, projects[name], f"import {count} file(s)")
+        for normalized, count in added.items():
+            journal.record(s, projects[normalized], f"import {count} file(s)")
         return outcomes
 
     return retrying(engine, transaction)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -15,6 +16,9 @@ from starlette.requests import Request
 
 from pallet.core.problems import Problem, bad_request
 from pallet.upload.spool import DEFAULT_ALGORITHMS, HashingSpool, SpooledFile, too_large
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # defined for type checkers only
 
 MAX_FIELDS_BYTES = 16 * 2**20  # all text fields together (long descriptions, attestations)
 MAX_PARTS = 1000
@@ -97,7 +101,7 @@ class _FormReader:
         self.part_is_file = False
         self.buffer = bytearray()
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._begin,
             "on_header_field": lambda d, s, e: self._header_name.extend(d[s:e]),
@@ -144,6 +148,7 @@ class _FormReader:
         if self.part_is_file:
             if self.spool is not None or self.form.file is not None:
                 raise _malformed("Only one 'content' file part is allowed.")
+            assert filename is not None  # part_is_file says so
             name = filename.decode("utf-8", "replace")
             await self.on_file_start(self.form.fields, name)
             # md5 only when there is a claimed md5 to check (fields precede the file part).

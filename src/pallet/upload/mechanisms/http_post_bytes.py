@@ -77,7 +77,8 @@ class HttpPostBytes:
 
 async def receive_bytes(request: Request, services: Services, ctx: FileContext) -> Response:
     """Stream the body to a spool, hashing every declared algorithm, then stage it."""
-    fs: FileUploadSession = ctx.file
+    fs = ctx.file
+    assert fs is not None  # a mechanism's endpoints are only called with their file loaded
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/octet-stream":
         raise Problem(

@@ -148,6 +148,7 @@ class S3MultipartPresigned:
                 "The reported ETags differ from the stored parts.",
                 errors=[ProblemError(f"parts/{n}", "etag differs") for n in wrong],
             )
+        assert fs.staged_key is not None  # set by prepare; cleared only when the file completes
         complete = getattr(services.store, "complete_multipart", None)
         if complete is not None:
             complete(fs.staged_key, state["upload-id"], [(n, e) for n, e, _ in parts])
@@ -173,6 +174,7 @@ class S3MultipartPresigned:
 
 
 async def list_parts(request: Request, services: Services, ctx: FileContext) -> Response:
+    assert ctx.file is not None  # a mechanism's endpoints are only called with their file loaded
     parts = await run_in_threadpool(S3MultipartPresigned().stored_parts, services, ctx.file)
     return JSONResponse([{"part-number": n, "etag": e, "size": s} for n, e, s in parts])
 

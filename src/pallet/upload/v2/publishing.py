@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -149,7 +149,10 @@ def fail_deferred(svc: Services, sid: str, notice: str) -> None:
         if session is None or session.status != SessionState.PROCESSING:
             return
         live = [f.filename for f in sessions.files_of(s, session)]
-        s.execute(File.__table__.delete().where(File.filename.in_(live), File.published.is_(False)))
+        s.execute(
+            delete(File).where(File.filename.in_(live), File.published.is_(False)),
+            execution_options={"synchronize_session": False},  # a plain DELETE, as on the table
+        )
         session.status = next_session_state(session.status, SessionEvent.PROCESSING_FAILED)
         session.notices = [*(session.notices or []), notice]
 

@@ -223,7 +223,9 @@ async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Res
             "No file received",
             "Send the file before its attestations: they are checked against it.",
         )
-    digest = fs.mechanism_state["digests"]["sha256"]
+    state = fs.mechanism_state
+    assert state is not None  # stored with received_size (Ctx.store_received)
+    digest = state["digests"]["sha256"]
 
     class _Digest:
         sha256 = digest

@@ -103,7 +103,7 @@ def create(
     created = now()
     session = UploadSession(
         id=sid,
-        project_name=name if reserved else project.name,
+        project_name=name if project is None else project.name,  # None: reserved just now
         normalized_name=normalized,
         version=str(version),
         canonical_version=canonical,
