@@ -122,9 +122,8 @@ def purge_blobs(svc: Services, purge: Purge) -> None:
     for key in purge.staged_keys:
         svc.store.delete(key)
     for key, upload_id in purge.multipart:
-        abort = getattr(svc.store, "abort_multipart", None)
-        if abort is not None:
-            abort(key, upload_id)
+        if isinstance(svc.store, ListsMultipart):
+            svc.store.abort_multipart(key, upload_id)
         elif (path := svc.store.local_path(key)) is not None:
             shutil.rmtree(path.with_name(path.name + ".parts"), ignore_errors=True)
     for sha in sorted(set(purge.content_sha256)):
