@@ -9,6 +9,10 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich loads only when a bar is shown
+    from rich.progress import Progress
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -77,20 +81,20 @@ class _progress:  # noqa: N801 - a context manager that yields the per-file call
 
     def __init__(self, console, total: int, *, quiet: bool) -> None:  # noqa: ANN001
         self.console, self.total, self.quiet = console, total, quiet
-        self.bar = None
+        self.bar: Progress | None = None
 
     def __enter__(self):  # noqa: ANN204
         if self.quiet or not self.console.is_terminal:
             return lambda outcome: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-        self.bar = Progress(
+        self.bar = bar = Progress(
             "importing", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             console=self.console, transient=True,
         )
-        self.bar.start()
-        task = self.bar.add_task("import", total=self.total)
-        return lambda outcome: self.bar.advance(task)
+        bar.start()
+        task = bar.add_task("import", total=self.total)
+        return lambda outcome: bar.advance(task)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
