@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz import strategies as fz
-from tests.fuzz.harness import examples, fuzz_settings
+from tests.fuzz.harness import examples, fuzz_settings, time_limit
 from tests.fuzz.world import hostile_auth
 
 #: The fuzz suite takes about a minute on two cores (both databases).
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, time_limit()]
 
 #: Read routes outside the document (downloads and stage previews), with their parameters.
 EXTRA = [

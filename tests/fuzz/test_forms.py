@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from tests.fuzz import strategies as fz
 from tests.fuzz.dists import hostile_dist
-from tests.fuzz.harness import basic, examples, fuzz_settings
+from tests.fuzz.harness import basic, examples, fuzz_settings, time_limit
 from tests.fuzz.world import PROJECT, Dist
 
 #: The fuzz suite takes about a minute on two cores (both databases).
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, time_limit()]
 
 DEFAULT_EXAMPLES = 150
 FORM_HEADERS = {"Accept": "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"}
