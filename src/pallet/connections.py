@@ -50,6 +50,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     _header_timer: asyncio.TimerHandle | None = None
 
+    # uvicorn narrows asyncio's BaseTransport to the Transport a stream protocol always gets.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()

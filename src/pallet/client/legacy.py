@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pallet.client.dists import Dist
 from pallet.client.transfers import FileRange, Meter
@@ -53,14 +53,17 @@ def form_fields(dist: Dist) -> list[tuple[str, str]]:
         ("sha256_digest", dist.hashes["sha256"]),
         ("blake2_256_digest", dist.hashes["blake2_256"]),
     ]
+    by_name: Mapping[str, object] = meta  # looked up by the names in _SINGLE and _MULTI
     for key, field in _SINGLE.items():
-        if meta.get(key):
-            fields.append((field, str(meta[key])))  # type: ignore[literal-required]
+        if by_name.get(key):
+            fields.append((field, str(by_name[key])))
     if meta.get("keywords"):
         fields.append(("keywords", ",".join(meta["keywords"])))
     fields.append(("requires_python", str(meta.get("requires_python") or "")))
     for key, field in _MULTI.items():
-        fields.extend((field, str(v)) for v in meta.get(key) or [])  # type: ignore[attr-defined]
+        values = by_name.get(key) or []
+        assert isinstance(values, list)  # packaging parses every multiple-use field to a list
+        fields.extend((field, str(v)) for v in values)
     for label, url in (meta.get("project_urls") or {}).items():
         fields.append(("project_urls", f"{label}, {url}"))
     return fields

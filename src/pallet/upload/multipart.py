@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -73,6 +73,14 @@ async def read_upload_form(
         raise
 
 
+# What the parser's callbacks queue for ``apply_events``: a part's headers, data, its end.
+_Event = (
+    tuple[Literal["headers"], dict[bytes, bytes]]
+    | tuple[Literal["data"], bytes | memoryview]
+    | tuple[Literal["end"], None]
+)
+
+
 def _stable(data: bytes | bytearray, start: int, end: int) -> bytes | memoryview:
     """A view when ``data`` is the request's immutable chunk (no copy of file bytes); a copy
     when the parser hands over its own reusable look-behind buffer."""
@@ -90,7 +98,7 @@ class _FormReader:
         self.on_file_start = on_file_start
         self.form = ReceivedForm()
         self.spool: HashingSpool | None = None
-        self.events: list[tuple[str, object]] = []
+        self.events: list[_Event] = []
         self.headers: dict[bytes, bytes] = {}
         self._header_name = bytearray()
         self._header_value = bytearray()
@@ -129,11 +137,11 @@ class _FormReader:
 
     async def apply_events(self) -> None:
         events, self.events = self.events, []
-        for kind, payload in events:
-            if kind == "headers":
-                await self._start_part(payload)  # type: ignore[arg-type]
-            elif kind == "data":
-                await self._data(payload)  # type: ignore[arg-type]
+        for event in events:
+            if event[0] == "headers":
+                await self._start_part(event[1])
+            elif event[0] == "data":
+                await self._data(event[1])
             else:
                 self._end_part()
 
@@ -157,7 +165,7 @@ class _FormReader:
                 self.spool_dir, name, self.max_file_size, DEFAULT_ALGORITHMS + extra
             )
 
-    async def _data(self, data: memoryview) -> None:
+    async def _data(self, data: bytes | memoryview) -> None:
         if self.part_is_file:
             assert self.spool is not None
             await self.spool.write(data)
