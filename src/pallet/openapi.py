@@ -2,10 +2,11 @@
 
 It covers Upload 2.0 (PEP 694) with its mechanisms' byte routes, the discovery document, the
 ``uv publish --direct`` reserve/finalize forms, the signed ``/_/blobs`` PUT, the legacy form
-upload, the PEP 691 simple index, the JSON API and the health check. Every 4xx and 5xx is an
-RFC 9457 problem document. The document is built from Python data, once per Upload 2.0 root
-(the root is configurable, so the paths depend on it); the test suite compares it with the
-routes the app registers, so it cannot drift from them.
+upload, the PEP 691 simple index, the JSON API and the health and readiness checks. Every 4xx
+and 5xx is an RFC 9457 problem document (but for the 503 body of a failed health or readiness
+check). The document is built from Python data, once per Upload 2.0 root (the root is
+configurable, so the paths depend on it); the test suite compares it with the routes the app
+registers, so it cannot drift from them.
 
 Like ``/_/upload-api`` it is read-path data: a private index asks for a token first.
 """
@@ -272,6 +273,18 @@ _HEALTH = _object(
     ("status", "checks"),
 )
 
+_READY = _object(
+    {
+        "status": {"enum": ["ready", "not ready"]},
+        "checks": {
+            "type": "object",
+            "description": "database, storage, and free space for the spool (and local blobs).",
+            "additionalProperties": {"type": "string"},
+        },
+    },
+    ("status", "checks"),
+)
+
 _METADATA_FIELDS = (
     "metadata_version",
     "summary",
@@ -423,6 +436,7 @@ SCHEMAS: dict[str, Schema] = {
     "StoredParts": _STORED_PARTS,
     "UploadApi": _UPLOAD_API,
     "Health": _HEALTH,
+    "Ready": _READY,
     "LegacyForm": _LEGACY_FORM,
     "LegacyUploaded": _LEGACY_UPLOADED,
     "DirectForm": _DIRECT_FORM,
@@ -960,6 +974,23 @@ def _read_paths() -> dict[str, Schema]:
         },
         security=[{}],
     )
+    ready = _op(
+        "ready",
+        "Readiness: health plus room to take an upload",
+        "meta",
+        {
+            "200": _json("application/json", "Ready", "Ready for uploads."),
+            "503": {
+                "description": "Not ready (the readiness body), or overloaded (a problem).",
+                "content": {
+                    "application/json": {"schema": ref("Ready")},
+                    PROBLEM_MEDIA_TYPE: {"schema": ref("Problem")},
+                },
+            },
+            "4XX": {"$ref": "#/components/responses/Problem"},
+        },
+        security=[{}],
+    )
     return {
         "/simple/": {"get": simple_list},
         "/simple": {
@@ -997,6 +1028,7 @@ def _read_paths() -> dict[str, Schema]:
             ),
         },
         "/_/health": {"get": health},
+        "/_/ready": {"get": ready},
     }
 
 

@@ -22,7 +22,16 @@ from pallet.openapi import OPENAPI_MEDIA_TYPE, document
 from pallet.services import Services
 
 #: Everything under these is described (the upload root is added per app).
-COVERED = ("/_/upload-api", "/_/health", "/_/blobs/", "/direct/", "/legacy", "/simple", "/pypi/")
+COVERED = (
+    "/_/upload-api",
+    "/_/health",
+    "/_/ready",
+    "/_/blobs/",
+    "/direct/",
+    "/legacy",
+    "/simple",
+    "/pypi/",
+)
 COVERED_EXACT = {("/", "POST"), ("/openapi.json", "GET")}
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}  # HEAD rides along with GET
 
