@@ -105,3 +105,24 @@ def test_upload2_complete_and_direct_finalize_of_such_a_dist(make_world, tmp_pat
         "/direct/finalize", files={k: (None, v) for k, v in fields.items()}, auth=auth
     )
     assert _problem(finalized)["type"] == "urn:pallet:problem:invalid-metadata"
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_download_of_a_filename_with_a_nul(make_world, private: bool) -> None:  # noqa: ANN001
+    """Found by test_every_endpoint on PostgreSQL: ``/files/<sha256>/<name with %00>`` (and the
+    stage's file route, which falls back to the same lookup) reached SQL with the NUL: a 500."""
+    world, fuzzer = make_world(private=private)
+    published = world.published[0]
+    auth = world.auth_headers()["read"]
+    for path in (
+        f"/files/{published.sha256}/{published.name[:7]}%00{published.name[7:]}",
+        f"/files/{published.sha256}/{published.name}%00.metadata",
+        f"/stage/{world.stage_token}/files/{published.sha256}/%00{published.name}",
+    ):
+        r = world.client.get(path, headers=auth)
+        assert _problem(r, 404)["type"] == "urn:pallet:problem:not-found"
+    assert (
+        world.client.get(f"/files/{published.sha256}/{published.name}", headers=auth).status_code
+        == 200
+    )
+    assert fuzzer.logs.take() == []

@@ -173,7 +173,8 @@ class World:
         return {
             "sid": [self.sid],
             "fid": [self.fid(m) for m in self.files],
-            "project": [PROJECT, "FuzzPkg", "fuzz_pkg", "other-project"],
+            # weighted towards the project that exists, so that its pages are reached
+            "project": [PROJECT, PROJECT, PROJECT, "FuzzPkg", "fuzz_pkg", "other-project"],
             "version": ["1.0", "1.0.0", self.version, "9.9"],
             "sha256": [published.sha256, "0" * 64],
             "filename": [published.name, published.name + ".metadata", "x.whl"],

@@ -28,6 +28,8 @@ def _not_found() -> Problem:
 
 def _lookup(svc: Services, sha256: str, filename: str) -> tuple[str, str] | None:
     """(blob sha256, project) for a published file or its extracted metadata."""
+    if "\x00" in filename:  # never a published filename, and PostgreSQL refuses NUL in text
+        return None
     wants_metadata = filename.endswith(METADATA_SUFFIX)
     name = filename[: -len(METADATA_SUFFIX)] if wants_metadata else filename
     with read_session(svc.engine) as s:
