@@ -52,3 +52,26 @@ def test_a_mechanism_endpoint_refuses_files_of_another_mechanism(index, tmp_path
     assert r.status_code == 202, r.text
     parts = r.json()["links"]["file-upload-session"] + "parts"
     assert_problem(index.client.get(parts, headers=headers), 404)
+
+
+def test_names_and_versions_longer_than_the_index_stores_are_400(index, tmp_path) -> None:  # noqa: ANN001
+    """PostgreSQL refuses strings past their columns (a 500); SQLite would store them."""
+    from tests.api.uploads import upload
+    from tests.dists import core_metadata, make_wheel
+
+    headers = {"Authorization": f"Bearer {index.token()}", "Content-Type": V2, "Accept": V2}
+    for body in (
+        {"name": "a" * 201, "version": "1.0"},
+        {"name": "long-version", "version": "1.0.post" + "1" * 120},
+    ):
+        r = index.client.post(
+            "/upload/2.0/",
+            content=json.dumps({"meta": {"api-version": "2.0"}, **body}),
+            headers=headers,
+        )
+        assert_problem(r, 400)
+    name = "b" * 201
+    wheel = make_wheel(tmp_path, "short", "1.0", metadata=core_metadata(name, "1.0"))
+    r = upload(index.client, wheel, index.token(), name="short", version="1.0")
+    assert_problem(r, 400)
+    assert "longer than 200" in r.json()["detail"]

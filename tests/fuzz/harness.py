@@ -382,67 +382,17 @@ class Fuzzer:
         )
 
     def report(self, record_property: Any, minimum: int) -> None:
-        """Print and record the counts; fail on any finding that is not a known, reported one.
-        Known ones alone make the test an expected failure (or a failure with PALLET_FUZZ_STRICT
-        set), so the suite stays usable while their fixes are pending."""
+        """Print and record the counts; fail on any finding at all."""
         print(self.summary())
         record_property("fuzz_examples", self.examples)
         record_property("fuzz_requests", self.requests)
         record_property("fuzz_5xx", self.server_errors)
         assert self.examples >= minimum, f"only {self.examples} examples ran (wanted {minimum})"
-        new: dict[tuple[str, str, str], Finding] = {}
-        known: dict[str, list[Finding]] = {}
+        distinct: dict[tuple[str, str, str], Finding] = {}
         for f in self.findings:
-            reason = known_reason(f)
-            if reason is None:
-                new.setdefault(f.key, f)
-            else:
-                known.setdefault(reason, []).append(f)
-        listing = "\n\n".join(str(f) for f in list(new.values())[:25])
-        assert not new, f"{self.summary()}\n{len(new)} distinct new findings:\n\n{listing}"
-        if known:
-            lines = [f"{len(fs)} x {reason}\n  e.g. {fs[0]}" for reason, fs in known.items()]
-            message = f"{self.summary()}\nknown findings only:\n" + "\n".join(lines)
-            print(message)
-            if os.environ.get(STRICT):
-                raise AssertionError(message)
-            pytest.xfail(
-                f"{sum(map(len, known.values()))} known 5xx: " + "; ".join(k[:60] for k in known)
-            )
-
-
-@dataclass(frozen=True)
-class Known:
-    """A finding reported to the owners of the code, not fixed yet: matched on the exception
-    text and the innermost Pallet frame. Delete the entry once the fix lands."""
-
-    reason: str
-    exception: str
-    where: str = ""
-
-
-STRICT = "PALLET_FUZZ_STRICT"
-KNOWN: tuple[Known, ...] = (
-    # Fixed since they were reported (d0d3a59 and the /_/blobs rework): a NUL in a path
-    # parameter or credential reaching PostgreSQL, a non-ASCII signature or checksum in
-    # hmac.compare_digest, GET parts of a non-multipart file.
-    Known(
-        "PostgreSQL: a project name over its 200-character column (or a version over 100) "
-        "reaches the INSERT: StringDataRightTruncation, a 500 (SQLite stores it); seen on "
-        "POST {root} and POST /legacy/",
-        "value too long for type character varying",
-    ),
-)
-
-
-def known_reason(finding: Finding) -> str | None:
-    if finding.kind != "5xx":
-        return None
-    first = finding.detail.splitlines()[0] if finding.detail else ""
-    for k in KNOWN:
-        if k.exception in first and finding.where.startswith(k.where):
-            return k.reason
-    return None
+            distinct.setdefault(f.key, f)
+        listing = "\n\n".join(str(f) for f in list(distinct.values())[:25])
+        assert not distinct, f"{self.summary()}\n{len(distinct)} distinct findings:\n\n{listing}"
 
 
 def route_template(routes: list, method: str, path: str) -> str | None:

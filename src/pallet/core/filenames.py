@@ -23,7 +23,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from pallet.core.problems import Problem
-from pallet.core.rules import PYPI, UploadRules
+from pallet.core.rules import MAX_PYTHON_TAGS, PYPI, UploadRules
 
 MAX_FILENAME = 255
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
@@ -145,6 +145,8 @@ def _wheel(filename: str, rules: UploadRules) -> DistFilename:
     for tag in filename[:-4].split("-")[-3].split("."):
         if tag not in pythons:
             pythons.append(tag)
+    if len(".".join(pythons)) > MAX_PYTHON_TAGS:
+        raise invalid(f"The Python tags of {filename!r} are longer than {MAX_PYTHON_TAGS} characters.")
     return DistFilename(
         filename, name, version, "bdist_wheel", ".".join(pythons), frozenset(tags), build
     )

@@ -19,7 +19,13 @@ from packaging.version import InvalidVersion, Version
 from pallet.core.archives import ArchiveContents
 from pallet.core.filenames import DistFilename
 from pallet.core.problems import Problem, ProblemError
-from pallet.core.rules import PYPI, UploadRules
+from pallet.core.rules import (
+    MAX_NAME,
+    MAX_REQUIRES_PYTHON,
+    MAX_VERSION,
+    PYPI,
+    UploadRules,
+)
 from pallet.core.untrusted import shorten
 
 _DIGESTS = {
@@ -137,6 +143,17 @@ def _lenient(fields: RawMetadata) -> Metadata:
 
 def check_file_matches(meta: Metadata, dist: DistFilename, rules: UploadRules = PYPI) -> None:
     """The filename decides where a file is listed, so it must say what the metadata says."""
+    too_long = [
+        ProblemError(field, f"is longer than {limit} characters")
+        for field, value, limit in (
+            ("name", meta.name, MAX_NAME),
+            ("version", str(meta.version), MAX_VERSION),
+            ("requires-python", str(meta.requires_python or ""), MAX_REQUIRES_PYTHON),
+        )
+        if len(value) > limit
+    ]
+    if too_long:
+        raise _invalid_metadata(too_long, "; ".join(f"{e.source} {e.message}" for e in too_long) + ".")
     if canonicalize_name(meta.name) != dist.project:
         raise Problem(
             400,

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field, replace
 
 MiB = 2**20
 
+#: What the index stores (the database columns): longer names, versions, Requires-Python or
+#: wheel Python tags are refused with a 400 before they could reach a row.
+MAX_NAME = 200
+MAX_VERSION = 100
+MAX_REQUIRES_PYTHON = 200
+MAX_PYTHON_TAGS = 100
+
 #: Metadata versions PyPI takes for new uploads (2.0 was never finalised; PyPI refuses it).
 MODERN_METADATA_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"})
 

@@ -16,6 +16,7 @@ from packaging.utils import InvalidName, canonicalize_name
 from packaging.version import Version
 
 from pallet.core.problems import Problem, ProblemError
+from pallet.core.rules import MAX_NAME, MAX_VERSION
 from pallet.core.untrusted import UPLOAD2, load_json, parse_version, shorten
 
 MEDIA_TYPE = "application/vnd.pypi.upload.v2+json"
@@ -126,6 +127,10 @@ def parse_create_session(body: Mapping[str, Any]) -> tuple[str, str, Version]:
         parsed = parse_version(version)
         if parsed is None:
             errors.append(ProblemError("version", f"{shorten(version)} is not a valid version"))
+    if isinstance(name, str) and len(name) > MAX_NAME:
+        errors.append(ProblemError("name", f"is longer than {MAX_NAME} characters"))
+    if parsed is not None and max(len(str(version)), len(str(parsed))) > MAX_VERSION:
+        errors.append(ProblemError("version", f"is longer than {MAX_VERSION} characters"))
     if errors or parsed is None or not isinstance(name, str):  # a bad name is in errors too
         raise invalid("The session needs a valid 'name' and 'version'.", *errors)
     try:
