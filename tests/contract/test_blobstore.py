@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pallet.storage import BlobStore, LocalBlobStore, blob_key, open_store
+from pallet.storage import blob_key
 from pallet.storage.base import check_key
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
-    if request.param == "local":
-        yield LocalBlobStore(tmp_path / "blobs")
-        return
-    weed = request.getfixturevalue("seaweedfs")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in weed.env().items():
-            mp.setenv(key, value)
-        yield open_store(f"s3://{weed.new_bucket()}/blobs?endpoint_url={weed.endpoint}")
 
 
 def _file(tmp_path: Path, data: bytes) -> Path:
