@@ -9,7 +9,7 @@
   trashed blobs waiting for deletion. Those younger than the grace period are normal (an upload
   in flight stores its blob moments before its row commits) and are only listed.
 
-``--repair`` runs garbage collection's storage steps (``pallet.gc.collect_storage``) with the
+``--repair`` runs garbage collection's storage steps (``pallet.leftovers.collect_storage``) with the
 same grace period first, then checks. Reads every blob once (``--quick`` skips that: no hash
 check); keeps one entry per stored blob in memory.
 """
@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from pallet.db.models import File, FileUploadSession
 from pallet.db.session import read_session
-from pallet.gc import (
+from pallet.leftovers import (
     CONTENT,
     REFERENCING_FILE_STATES,
     SHA256,

@@ -66,3 +66,11 @@ def make_index(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Inde
 @pytest.fixture
 def index(make_index: Callable[..., Index]) -> Index:
     return make_index()
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_index(request, make_index, monkeypatch):  # noqa: ANN001, ANN201
+    """An index on each blob store backend (the local folder, a real S3)."""
+    from tests.api.v2 import index_on
+
+    return index_on(request, make_index, monkeypatch)

@@ -11,24 +11,18 @@ from sqlalchemy import update
 
 from pallet.db.models import File
 from pallet.db.session import write_session
-from pallet.gc import trash_key
+from pallet.leftovers import trash_key
 from pallet.storage import blob_key
 from tests.api.uploads import upload
 from tests.api.v2 import (
     Uploader,
     cli,
     content_key,
-    index_on,
     keys,
     leave_as_a_crash_does,
     metadata_of,
 )
 from tests.dists import make_wheel
-
-
-@pytest.fixture(params=["local", "s3"])
-def store_index(request, make_index, monkeypatch):  # noqa: ANN001, ANN201
-    return index_on(request, make_index, monkeypatch)
 
 
 def fsck(index, *args: str) -> tuple[int, dict]:  # noqa: ANN001

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select, update
 
 from pallet.db.models import File, FileUploadSession
 from pallet.db.session import read_session, write_session
-from pallet.gc import sweep, trash_key
+from pallet.gc import sweep
+from pallet.leftovers import trash_key
 from pallet.storage import blob_key
 from tests.api.uploads import upload
 from tests.api.v2 import (
@@ -21,7 +21,6 @@ from tests.api.v2 import (
     Uploader,
     cli,
     content_key,
-    index_on,
     keys,
     leave_as_a_crash_does,
     metadata_of,
@@ -29,11 +28,6 @@ from tests.api.v2 import (
 from tests.dists import make_wheel
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["local", "s3"])
-def store_index(request, make_index, monkeypatch):  # noqa: ANN001, ANN201
-    return index_on(request, make_index, monkeypatch)
 
 
 def download(index, project: str, filename: str, suffix: str = "") -> bytes | None:  # noqa: ANN001
