@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from pallet.auth.credentials import token_from_authorization
@@ -87,3 +88,13 @@ def require_reader(
     if not principal.can_read(project):
         raise Problem(403, "forbidden", "Not allowed", f"This token cannot read {project!r}.")
     return principal
+
+
+async def reader(
+    services: Services, request: Request, project: str | None = None
+) -> Principal | None:
+    """``require_reader`` for handlers on the event loop: a private index checks the token in a
+    worker thread (a database read); a public one costs nothing."""
+    if not services.settings.private:
+        return None
+    return await run_in_threadpool(require_reader, services, request, project)

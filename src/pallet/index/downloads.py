@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from pallet.auth.guard import require_reader
+from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.core.ranges import parse_range
 from pallet.db.models import File, Project, Release
@@ -55,7 +55,7 @@ async def download(request: Request) -> Response:
     if found is None:
         raise _not_found()
     blob_sha, project = found
-    require_reader(svc, request, project)
+    await reader(svc, request, project)
     return await serve_blob(request, svc, blob_sha, filename)
 
 

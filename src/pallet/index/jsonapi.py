@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pallet.auth.guard import require_reader
+from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.core.untrusted import parse_version
 from pallet.db.models import File, Release
@@ -119,7 +119,7 @@ async def project_json(request: Request) -> Response:
     if name != normalized:
         path = f"/pypi/{normalized}/" + (f"{version}/" if version else "") + "json"
         return redirect(request, path)
-    require_reader(svc, request, normalized)
+    await reader(svc, request, normalized)
     body = await run_in_threadpool(build, svc, normalized, version, base_url(request) + "/")
     if body is None:
         raise Problem(

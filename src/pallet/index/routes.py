@@ -1,6 +1,7 @@
 """Read-path endpoints: ``/simple/``, ``/simple/<project>/``, file and ``.metadata`` downloads.
 
-Pages are served from ``PageCache`` after one serial query; builds happen in a worker thread.
+Pages are served from ``PageCache`` after one serial check (``SerialLookup``, which never waits
+on the network on the event loop); builds happen in a worker thread.
 Responses carry an ETag (the serial) and ``Cache-Control: max-age=0, must-revalidate`` so HTTP
 caches revalidate cheaply yet a publish shows up on the next request.
 """
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pallet.auth.guard import require_reader
+from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.db.session import read_session
 from pallet.index import negotiate, queries, render
@@ -76,8 +77,8 @@ def _respond(request: Request, entry: Rendered, private: bool) -> Response:
 
 async def project_list(request: Request) -> Response:
     svc = _services(request)
-    principal = require_reader(svc, request)
-    serial = svc.lookup.index_serial()
+    principal = await reader(svc, request)
+    serial = await svc.lookup.index_serial_async()
     entry = svc.pages.get("/", serial)
     if entry is None:
         listing = await run_in_threadpool(_load_list, svc)
@@ -103,8 +104,8 @@ async def project_detail(request: Request) -> Response:
         raise Problem(404, "not-found", "Not found", "Not a valid project name.")
     if name != normalized or not request.url.path.endswith("/"):
         return redirect(request, f"/simple/{normalized}/")
-    require_reader(svc, request, normalized)
-    row = svc.lookup.project(normalized)
+    await reader(svc, request, normalized)
+    row = await svc.lookup.project_async(normalized)
     if row is None:
         raise Problem(404, "not-found", "Project not found", f"No project named {name!r}.")
     _id, _display, serial = row

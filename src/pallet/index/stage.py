@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pallet.auth.guard import require_reader
+from pallet.auth.guard import reader, require_reader
 from pallet.core.problems import Problem
 from pallet.core.sessions import FileState, SessionState
 from pallet.db.models import FileUploadSession, Project, UploadSession
@@ -104,7 +104,7 @@ def _page(svc: Services, request: Request, token: str, name: str | None) -> Rend
 
 async def stage_list(request: Request) -> Response:
     svc: Services = request.app.state.services
-    require_reader(svc, request)  # private mode: 401 before anything is looked up
+    await reader(svc, request)  # private mode: 401 before anything is looked up
     entry = await run_in_threadpool(_page, svc, request, request.path_params["token"], None)
     return _no_store(_respond(request, entry, private=True))
 
@@ -116,7 +116,7 @@ async def stage_project(request: Request) -> Response:
     if name != normalized or not request.url.path.endswith("/"):
         path = f"/stage/{token}/simple/{normalized}/"
         return redirect(request, path)
-    require_reader(svc, request)
+    await reader(svc, request)
     entry = await run_in_threadpool(_page, svc, request, token, normalized)
     return _no_store(_respond(request, entry, private=True))
 
@@ -140,7 +140,7 @@ def _staged_blob(
 async def stage_download(request: Request) -> Response:
     svc: Services = request.app.state.services
     p = request.path_params
-    require_reader(svc, request)
+    await reader(svc, request)
     blob = await run_in_threadpool(
         _staged_blob, svc, request, p["token"], p["sha256"], p["filename"]
     )
