@@ -8,7 +8,6 @@ import tempfile
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -17,7 +16,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pallet import __version__, connections, discovery, faults, http, metrics, openapi, public_url
+from pallet import (
+    __version__,
+    connections,
+    discovery,
+    faults,
+    http,
+    metrics,
+    openapi,
+    outages,
+    public_url,
+)
 from pallet.config import Settings
 from pallet.core.problems import Problem
 from pallet.index import jsonapi, stage
@@ -169,11 +178,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Problem: http.handle_problem,
             HTTPException: http.handle_http_exception,
             ClientDisconnect: http.handle_disconnect,
-            OSError: http.handle_write_error,
-            OperationalError: http.handle_write_error,
             Exception: http.handle_unexpected,
         },
-        middleware=_middleware(services.settings),
+        # Outages innermost: every middleware outside it sees a 503/507 response, not an error.
+        middleware=[*_middleware(services.settings), Middleware(outages.Outages, services=services)],
         lifespan=lifespan,
     )
     app.state.services = services

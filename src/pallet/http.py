@@ -98,16 +98,6 @@ def insufficient_storage() -> Problem:
     )
 
 
-async def handle_write_error(request: Request, exc: Exception) -> Response:
-    """OSError and database errors: a full disk or quota is a 507 problem. Every writer cleans
-    up after itself on the way out (spools abort, temporary files are unlinked), so a full disk
-    is the operator's problem to report, not a crash; anything else is unexpected."""
-    if not storage_full(exc):
-        raise exc
-    log.error("storage full during %s %s: %s", request.method, request.url.path, exc)
-    return problem_response(insufficient_storage(), getattr(request.state, "problem_meta", None))
-
-
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(

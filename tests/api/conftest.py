@@ -47,7 +47,8 @@ def make_index(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Inde
     def factory(**overrides: object) -> Index:
         data = tmp_path / f"data{len(made)}"
         overrides.setdefault("allowed_hosts", "testserver")  # Starlette's TestClient's Host
-        settings = Settings(data_dir=data, database_url=database_url, **overrides).resolved()
+        overrides.setdefault("database_url", database_url)
+        settings = Settings(data_dir=data, **overrides).resolved()
         services = Services.from_settings(settings)
         upgrade(services.engine)
         # Entered, so one event loop lives as long as the app (as in a real server): background

@@ -87,3 +87,11 @@ class ListsMultipart(Protocol):
     def stale_multipart(self, prefix: str, older_than: float) -> list[tuple[str, str]]: ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class ReportsOutages(Protocol):
+    """Can tell a passing outage (unreachable, timed out, 5xx) from a real error, so the web
+    layer answers 503 with Retry-After instead of 500."""
+
+    def unavailable(self, exc: BaseException) -> bool: ...

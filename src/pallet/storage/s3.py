@@ -21,7 +21,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError, InvalidS3AddressingStyleError
+from botocore.exceptions import (
+    ClientError,
+    HTTPClientError,
+    InvalidS3AddressingStyleError,
+)
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from pallet.storage.base import check_key
 
@@ -63,6 +68,10 @@ class S3BlobStore:
                 signature_version="s3v4",
                 s3={"addressing_style": style},
                 retries={"max_attempts": 4, "mode": "standard"},
+                # A store that accepts no connection fails fast (botocore waits 60 s by
+                # default); one that stops answering mid-request frees the worker in time.
+                connect_timeout=5,
+                read_timeout=60,
             ),
         )
 
@@ -254,6 +263,14 @@ class S3BlobStore:
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
+
+    def unavailable(self, exc: BaseException) -> bool:
+        if isinstance(exc, (EndpointUnreachable, HTTPClientError)):
+            return True  # refused, reset, timed out: after botocore's own retries
+        if isinstance(exc, ClientError):
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            return status >= 500
+        return False
 
 
 class _RangeReader(io.RawIOBase):
