@@ -118,10 +118,15 @@ async def home(request: Request) -> Response:
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    """The body-idle bound, the Host check (unless ``base_url`` fixes every URL), and the
-    fault-injection test hook;
+    """Request metrics (outermost, so refusals below are counted too), the body-idle bound, the
+    Host check (unless ``base_url`` fixes every URL), and the fault-injection test hook;
     an invalid ``inject_503`` SPEC fails here, at startup."""
-    stack = [Middleware(connections.BodyIdleTimeout, seconds=settings.body_idle_timeout)]
+    from pallet.telemetry import RequestMetrics  # loads prometheus_client: see pallet.telemetry
+
+    stack = [
+        Middleware(RequestMetrics),
+        Middleware(connections.BodyIdleTimeout, seconds=settings.body_idle_timeout),
+    ]
     if not settings.base_url:
         stack.append(Middleware(public_url.HostCheck, patterns=public_url.allowed_hosts(settings)))
     if settings.inject_503:

@@ -54,6 +54,11 @@ class Settings:
     project_quota: int = 0  # bytes per project; 0 = unlimited
     allow_local_versions: bool = False
     access_log: bool = True
+    #: This replica's name in ``pallet_replica_info`` and the JSON access log; ``pallet serve``
+    #: defaults it to ``<hostname>:<port>``.
+    replica_id: str = ""
+    #: ``text`` (default) or ``json``: one JSON object per access-log line and per log record.
+    log_format: str = "text"
     # Upload 2.0 (PEP 694); durations in seconds.
     upload_root: str = "/upload/2.0/"
     session_lifetime: int = 24 * 3600

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import socket
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 
 from pallet.cli.common import migrated_engine, settings_from_args
 
@@ -17,6 +22,17 @@ def register(sub, common) -> None:  # noqa: ANN001
     p.add_argument("--private", action="store_true", default=None, help="reads need a token")
     p.add_argument("--max-file-size", help="largest accepted file, e.g. 500M (default 2G)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", default=None)
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="access and error logs as text lines or one JSON object per line "
+        "(env PALLET_LOG_FORMAT, default text)",
+    )
+    p.add_argument(
+        "--replica-id",
+        help="this replica's name in /_/metrics and JSON logs "
+        "(env PALLET_REPLICA_ID, default <hostname>:<port>)",
+    )
     p.add_argument(
         "--download-redirect",
         action="store_true",
@@ -76,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pallet.config import parse_size
     from pallet.connections import GuardedHttpToolsProtocol
-    from pallet.logs import configure_logging
+    from pallet.logs import LOG_FORMATS, configure_logging, uvicorn_log_config
 
     settings = settings_from_args(
         args,
@@ -86,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         private=args.private,
         max_file_size=parse_size(args.max_file_size) if args.max_file_size else None,
         access_log=args.access_log,
+        log_format=args.log_format,
+        replica_id=args.replica_id,
         download_redirect=args.download_redirect,
         upload_root=args.upload_root,
         session_lifetime=args.session_lifetime,
@@ -116,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
             parse_spec(settings.inject_503)
         except ValueError as exc:
             raise SystemExit(f"error: {exc}") from None
+    if settings.log_format not in LOG_FORMATS:
+        raise SystemExit(f"error: log format {settings.log_format!r}: use text or json")
+    if not settings.replica_id:
+        settings = replace(settings, replica_id=f"{socket.gethostname()}:{settings.port}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrated_engine(settings).dispose()
     base = settings.base_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
@@ -128,24 +150,55 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     os.environ.update(settings.to_env())
-    configure_logging()
+    metrics_dir = _metrics_dir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before prometheus_client loads
+    configure_logging(settings.log_format)
     from pallet.logs import AccessLog  # noqa: F401 - imported by the factory below
 
-    uvicorn.run(
-        "pallet.cli.serve:asgi_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        http=GuardedHttpToolsProtocol,
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips or None,
-        h11_max_incomplete_event_size=64 * 1024,
-    )
+    log_config = uvicorn_log_config(settings.log_format) or uvicorn.config.LOGGING_CONFIG
+    try:
+        uvicorn.run(
+            "pallet.cli.serve:asgi_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            http=GuardedHttpToolsProtocol,
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
+            h11_max_incomplete_event_size=64 * 1024,
+            log_config=log_config,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+METRICS_DIR_PREFIX = "pallet-metrics-"
+
+
+def _metrics_dir() -> Path:
+    """A fresh directory for this server's worker metrics (see pallet.telemetry), named after
+    this process. Ones left by servers that died without cleaning up are removed first."""
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob(f"{METRICS_DIR_PREFIX}*-*"):
+        pid = old.name.removeprefix(METRICS_DIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and old.is_dir() and not old.is_symlink() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def asgi_app():  # noqa: ANN201
@@ -154,6 +207,9 @@ def asgi_app():  # noqa: ANN201
     from pallet.config import Settings
     from pallet.logs import AccessLog, configure_logging
 
-    configure_logging()
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
     app = app_from_env()
-    return AccessLog(app) if Settings.from_env().access_log else app
+    if not settings.access_log:
+        return app
+    return AccessLog(app, log_format=settings.log_format, replica=settings.replica_id)
