@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python benchmarks/upload2_ops.py
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/imports.py
+	$(BIN)/python benchmarks/db_latency.py
 
 # Pallet's own sdist and wheel, checked by twine, then installed as users do (a fresh venv and
 # `uv tool install`) and started.
