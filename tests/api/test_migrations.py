@@ -1,0 +1,42 @@
+"""Replicas migrate on start, often together: concurrent upgrades of one fresh database, each in
+its own process as replicas are, must all succeed and leave it at head."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from pallet.db.engine import alembic_config, make_engine
+
+_MIGRATE = (
+    "import sys; from pallet.db.engine import make_engine, upgrade; "
+    "upgrade(make_engine(sys.argv[1]))"
+)
+
+
+def test_concurrent_upgrades_of_a_fresh_database(database_url: str) -> None:
+    migrators = [
+        subprocess.Popen(
+            [sys.executable, "-c", _MIGRATE, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outcomes = [(p.wait(timeout=120), p.stdout.read() if p.stdout else "") for p in migrators]
+    assert [code for code, _ in outcomes] == [0, 0, 0, 0], outcomes
+    engine = make_engine(database_url)
+    try:
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == head
+        assert {"projects", "files", "journal", "upload_sessions"} <= set(
+            inspect(engine).get_table_names()
+        )
+    finally:
+        engine.dispose()
