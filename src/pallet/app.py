@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: Starlette):  # noqa: ANN202
         import asyncio
 
-        from pallet.gc import periodic
+        from pallet.duties import periodic
 
         sweeper = asyncio.create_task(periodic(services))
         try:

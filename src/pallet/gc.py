@@ -1,8 +1,9 @@
 """Garbage collection: expire sessions, drop what they staged, forget old terminal sessions, and
 collect what crashes and late clients leave in the blob store.
 
-Run by ``pallet gc`` and every ``PALLET_GC_INTERVAL`` seconds inside each server. Every step is
-a conditional update or an idempotent delete, so several replicas may sweep at once.
+Run by ``pallet gc`` and every ``PALLET_GC_INTERVAL`` seconds inside each server (pallet.duties),
+by one process at a time: the sweep holds a lease. Each step is still a conditional update or an
+idempotent delete, and rows a request holds are skipped until the next sweep.
 
 The blob store's share (orphans, the trash, staged leftovers, spool files) is
 ``pallet.leftovers``; ``pallet fsck`` reports the same leftovers.
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pallet.core.sessions import FileState, SessionState
+from pallet.db import leases
 from pallet.db.models import FileUploadSession, UploadSession
 from pallet.db.session import read_session, retrying
 from pallet.leftovers import (
@@ -35,13 +36,6 @@ from pallet.upload.v2 import sessions
 from pallet.upload.v2.sessions import Purge
 
 log = logging.getLogger("pallet.gc")
-
-
-log = logging.getLogger("pallet.gc")
-
-
-#: The in-server sweep lists the whole content store at most this often (seconds).
-SCAN_INTERVAL = 3600
 
 
 def purge_blobs(svc: Services, purge: Purge) -> None:
@@ -75,6 +69,7 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
                 UploadSession.status.in_([SessionState.OPEN, SessionState.ERROR]),
                 UploadSession.expires_at <= now,
             )
+            .with_for_update(skip_locked=True)
         ).scalars()
         for session in due:
             p = sessions.cancel(s, session, notice="The session expired and was canceled.")
@@ -93,6 +88,7 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
                 FileUploadSession.status == FileState.PENDING,
                 FileUploadSession.expires_at <= now,
             )
+            .with_for_update(skip_locked=True)
         ).scalars()
         for fs in due:
             sessions.purge_file(fs, purge)
@@ -154,23 +150,13 @@ def _free_closed_files(svc: Services) -> int:
     return len(purge.staged_keys)
 
 
-async def periodic(svc: Services) -> None:
-    """The in-server sweep loop (cancelled on shutdown)."""
-    import asyncio
-    import functools
+#: The lease that makes one process at a time sweep, whatever the number of replicas.
+SWEEP_LEASE = "gc-sweep"
 
-    from starlette.concurrency import run_in_threadpool
 
-    interval = svc.settings.gc_interval
-    last_scan = float("-inf")
-    while interval > 0:
-        await asyncio.sleep(interval)
-        scan = time.monotonic() - last_scan >= SCAN_INTERVAL
-        try:
-            counts = await run_in_threadpool(functools.partial(sweep, svc, scan=scan))
-            if scan:
-                last_scan = time.monotonic()
-            if any(counts.values()):
-                log.info("gc: %s", counts)
-        except Exception:  # noqa: BLE001 - the next sweep retries
-            log.exception("gc sweep failed")
+def sweep_exclusively(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict | None:
+    """``sweep`` under the sweep lease; None when another process is sweeping right now."""
+    if not leases.take(svc.engine, SWEEP_LEASE):
+        return None
+    with svc.leases.holding(SWEEP_LEASE):
+        return sweep(svc, grace=grace, scan=scan)

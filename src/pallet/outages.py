@@ -59,6 +59,12 @@ def storage_down(exc: BaseException, store: object) -> bool:
     return isinstance(store, ReportsOutages) and any(store.unavailable(e) for e in _chain(exc))
 
 
+def outage(exc: BaseException, services: Any) -> bool:
+    """Whether ``exc`` says the database or the object store is away for now (work that
+    failed with it is worth retrying as is)."""
+    return database_down(exc, services.engine.dialect.dbapi) or storage_down(exc, services.store)
+
+
 def unavailable(service: str) -> Problem:
     return Problem(
         503,

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from pallet.config import Settings
 from pallet.db.engine import make_engine
+from pallet.db.leases import Heartbeat
 from pallet.index.cache import PageCache
 from pallet.index.lookup import SerialLookup
 from pallet.storage import BlobStore, open_store
@@ -20,6 +21,10 @@ class Services:
     store: BlobStore
     lookup: SerialLookup
     pages: PageCache = field(default_factory=PageCache)
+    leases: Heartbeat = field(init=False)  # keeps this process's background work owned
+
+    def __post_init__(self) -> None:
+        self.leases = Heartbeat(self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -28,5 +33,6 @@ class Services:
         return cls(settings, engine, open_store(settings.storage_url), SerialLookup(engine))
 
     def close(self) -> None:
+        self.leases.stop()
         self.lookup.close()
         self.engine.dispose()

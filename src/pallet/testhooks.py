@@ -9,6 +9,10 @@ same to one of its file-upload sessions. Nothing else changes, so the server the
 exactly as one whose time ran out: canceled on its next request or by the sweep (in this server
 or ``pallet gc``). Answers ``204``; the caller needs an upload token for the session's project,
 like any request to the session. Without the setting the route does not exist (``404``).
+
+``{"session": SID, "leases": true}`` instead lapses the leases of that session's deferred work
+(its publish, its files' verifications), as if the replica doing it had died ``TTL`` seconds
+ago: the next replica to look for work left behind takes it over (pallet.upload.v2.deferred).
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from starlette.routing import Route
 from pallet.auth.guard import require_uploader
 from pallet.core.problems import Problem
 from pallet.core.untrusted import JsonLimits, load_json
+from pallet.db import leases
 from pallet.db.models import FileUploadSession, UploadSession
 from pallet.db.session import retrying
 from pallet.services import Services
-from pallet.upload.v2 import sessions
+from pallet.upload.v2 import complete, sessions
+from pallet.upload.v2.publishing import lease_name
 
 PATH = "/_/test/expire"
 RELEASE_PATH = "/_/test/release-processing"
@@ -85,6 +91,7 @@ async def expire(request: Request) -> Response:
     sid, fid = (body.get("session"), body.get("file")) if isinstance(body, dict) else (None, None)
     if not isinstance(sid, str) or not (fid is None or isinstance(fid, str)):
         raise _bad('Send {"session": SID} or {"session": SID, "file": FID}.')
+    lapse = isinstance(body, dict) and body.get("leases") is True
 
     def work(s: Session) -> None:
         session = s.execute(
@@ -93,6 +100,11 @@ async def expire(request: Request) -> Response:
         if session is None:
             raise sessions.not_found()
         sessions.authorize(principal, session.normalized_name)
+        if lapse:
+            leases.expire(s, lease_name(sid))
+            for held in sessions.files_of(s, session):
+                leases.expire(s, complete.lease_name(held.id))
+            return
         past = sessions.now() - timedelta(seconds=1)
         if fid is None:
             session.expires_at = past

@@ -40,3 +40,19 @@ def test_concurrent_upgrades_of_a_fresh_database(database_url: str) -> None:
         )
     finally:
         engine.dispose()
+
+
+def test_migrations_build_what_the_models_declare(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+
+    from pallet.db.engine import upgrade
+    from pallet.db.models import Base
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+    finally:
+        engine.dispose()

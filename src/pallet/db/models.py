@@ -84,7 +84,7 @@ class File(Base):
     yanked: Mapped[bool] = mapped_column(Boolean, default=False)
     yanked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # sha256 of the extracted METADATA (PEP 658/714); NULL when not extracted.
-    metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     attestations: Mapped[list | None] = mapped_column(JSON, nullable=True)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
     uploaded_via: Mapped[str] = mapped_column(String(100), default="legacy")
@@ -188,3 +188,16 @@ class FileUploadSession(Base):
     attestations: Mapped[list | None] = mapped_column(JSON, nullable=True)
     notices: Mapped[list | None] = mapped_column(JSON, nullable=True)
     mechanism_state: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: The upload rules a deferred verification applies (``UploadRules.name``), so another
+    #: replica can finish it when this one dies mid-way.
+    verify_rules: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
+class Lease(Base):
+    """Who does a unit of background work (pallet.db.leases)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -85,6 +85,11 @@ def upload_rules(principal: Principal | None, settings: Settings) -> UploadRules
     return PYPI.with_local_versions(settings.allow_local_versions)
 
 
+def rules_named(name: str | None, settings: Settings) -> UploadRules:
+    """The rules ``upload_rules`` chose, from their recorded name (deferred verification)."""
+    return IMPORT if name == IMPORT.name else PYPI.with_local_versions(settings.allow_local_versions)
+
+
 def verify_file(
     spooled: SpooledFile,
     *,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,19 +15,23 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from pallet import testhooks
+from pallet.auth.tokens import Principal
 from pallet.core.problems import Problem, ProblemError
 from pallet.core.rules import UploadRules
 from pallet.core.sessions import FileEvent, next_file_state
-from pallet.db.models import FileUploadSession
+from pallet.db import leases
+from pallet.db.models import FileUploadSession, UploadSession
 from pallet.db.session import retrying
 from pallet.http import insufficient_storage, storage_full
+from pallet.outages import outage
 from pallet.services import Services
 from pallet.storage import blob_key
+from pallet.upload.links import Links
 from pallet.upload.mechanisms import REGISTRY
 from pallet.upload.spool import SpooledFile
 from pallet.upload.v2 import files, sessions
 from pallet.upload.v2.bodies import file_body
-from pallet.upload.verify import upload_rules, verify_file
+from pallet.upload.verify import rules_named, upload_rules, verify_file
 
 if TYPE_CHECKING:
     from pallet.upload.v2.context import Ctx
@@ -103,76 +108,133 @@ def _verify(svc: Services, fs: FileUploadSession, rules: UploadRules) -> dict:
     }
 
 
+def lease_name(fid: str) -> str:
+    """The lease of a deferred verification (pallet.db.leases)."""
+    return f"complete:{fid}"
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """The file session being verified, and, for an answer to a request, whose request it is.
+    Recovery (pallet.upload.v2.deferred) finishes other replicas' work with neither."""
+
+    sid: str
+    fid: str
+    principal: Principal | None = None
+    links: Links | None = None
+
+
 def _finish(
-    svc: Services, ctx: Ctx, event: FileEvent, facts: dict | None, problem: Problem | None
-) -> dict:
-    def work(s: Session) -> dict:
-        session, _ = sessions.load(s, ctx.sid, ctx.principal)
-        fs = files.load(s, session, ctx.fid or "")
+    svc: Services,
+    ref: FileRef,
+    event: FileEvent,
+    facts: dict | None,
+    problem: Problem | None,
+    *,
+    rules: UploadRules | None = None,
+) -> dict | None:
+    def work(s: Session) -> dict | None:
+        if ref.principal is not None:
+            session, _ = sessions.load(s, ref.sid, ref.principal)
+        else:  # authorised by the request that deferred it
+            found = s.get(UploadSession, ref.sid)
+            if found is None:
+                raise sessions.not_found()
+            session = found
+        fs = files.load(s, session, ref.fid)
         fs.status = next_file_state(fs.status, event)
         if facts is not None:
             for key, value in facts.items():
                 setattr(fs, key, value)
-        fs.staged_key = None  # moved to its content address, or deleted on failure
+        if rules is not None:  # deferred: recorded, and owned from this transaction on
+            fs.verify_rules = rules.name
+            leases.take_in(s, lease_name(ref.fid))
+        else:
+            fs.staged_key = None  # moved to its content address, or deleted on failure
         if problem is not None:
             fs.notices = [f"{problem.title}: {problem.detail}"] + [
                 f"{e.source}: {e.message}" for e in problem.errors
             ]
-        return file_body(svc, ctx.links, session, fs)
+        return file_body(svc, ref.links, session, fs) if ref.links else None
 
     return retrying(svc.engine, work)
 
 
-def _run(svc: Services, ctx: Ctx, deferred: bool) -> tuple[dict, Problem | None]:
+def _run(
+    svc: Services, fs: FileUploadSession, ref: FileRef, rules: UploadRules, deferred: bool
+) -> tuple[dict | None, Problem | None]:
     if deferred and svc.settings.processing_delay:
         testhooks.hold_processing(svc.settings.processing_delay)
-    with_file = ctx.file
-    assert with_file is not None
     ok_event = FileEvent.PROCESSING_SUCCEEDED if deferred else FileEvent.COMPLETE_DONE
     bad_event = FileEvent.PROCESSING_FAILED if deferred else FileEvent.COMPLETE_FAILED
     try:
-        facts = _verify(svc, with_file, upload_rules(ctx.principal, svc.settings))
+        facts = _verify(svc, fs, rules)
     except Problem as problem:
-        if with_file.staged_key:
-            svc.store.delete(with_file.staged_key)
-        return _finish(svc, ctx, bad_event, None, problem), problem
+        if fs.staged_key:
+            svc.store.delete(fs.staged_key)
+        return _finish(svc, ref, bad_event, None, problem), problem
     except Exception as exc:
         if not deferred:
             raise  # the file stays pending: the client may simply complete again
+        if outage(exc, svc):
+            raise  # still `processing`, and still leased: this or another replica retries
         # A background failure must not leave the file `processing` forever.
         if storage_full(exc):
             failure = insufficient_storage()
         else:
-            log.exception("verifying %s failed", with_file.filename)
+            log.exception("verifying %s failed", fs.filename)
             failure = Problem(
                 503,
                 "verification-failed",
                 "Verification failed",
                 "The server could not verify the file; delete it and upload again.",
             )
-        return _finish(svc, ctx, bad_event, None, failure), failure
-    return _finish(svc, ctx, ok_event, facts, None), None
+        return _finish(svc, ref, bad_event, None, failure), failure
+    return _finish(svc, ref, ok_event, facts, None), None
+
+
+def finish_deferred(
+    svc: Services, fs: FileUploadSession, ref: FileRef
+) -> tuple[dict | None, Problem | None]:
+    """Verify a file whose ``complete`` answered 202, holding its lease (taken already)."""
+    with svc.leases.holding(lease_name(ref.fid)):
+        return _run(svc, fs, ref, rules_named(fs.verify_rules, svc.settings), True)
+
+
+def _done(task: asyncio.Task) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("deferred verification interrupted (%s); it will be retried", task.exception())
 
 
 async def complete(svc: Services, ctx: Ctx) -> dict:
     fs = ctx.file
-    assert fs is not None and ctx.session is not None
+    assert fs is not None and ctx.session is not None and ctx.fid is not None
     files.check_transfer(ctx.session, fs)  # only a pending file of an editable session
     REGISTRY[fs.mechanism].has_bytes(svc, fs)  # 409 at once when no bytes arrived
+    ref = FileRef(ctx.sid, ctx.fid, ctx.principal, ctx.links)
+    rules = upload_rules(ctx.principal, svc.settings)
     if fs.size >= svc.settings.deferred_complete_size:
-        body = await run_in_threadpool(_finish, svc, ctx, FileEvent.COMPLETE_DEFERRED, None, None)
-        task = asyncio.create_task(run_in_threadpool(_run, svc, ctx, True))
+        fs.verify_rules = rules.name
+        body = await run_in_threadpool(
+            _finish, svc, ref, FileEvent.COMPLETE_DEFERRED, None, None, rules=rules
+        )
+        task = asyncio.create_task(run_in_threadpool(finish_deferred, svc, fs, ref))
         _background.add(task)
-        task.add_done_callback(_background.discard)
+        task.add_done_callback(_done)
         # Most large files verify in well under a second: answer with the outcome then, and
         # leave the client polling (at Retry-After's whole-second grain) only for the rest.
         done, _ = await asyncio.wait({task}, timeout=svc.settings.complete_wait)
-        if task in done:
-            body, problem = task.result()
+        if task in done and task.exception() is None:
+            outcome, problem = task.result()
             if problem is not None:
                 raise problem  # the file session is now in `error`
+            assert outcome is not None
+            return outcome
+        assert body is not None
         return body
-    body, problem = await run_in_threadpool(_run, svc, ctx, False)
+    outcome, problem = await run_in_threadpool(_run, svc, fs, ref, rules, False)
     if problem is not None:
         raise problem  # the file session is now in `error` (PEP 694: sync failure)
-    return body
+    assert outcome is not None
+    return outcome

@@ -10,6 +10,7 @@ them visible in a second transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
@@ -25,9 +26,10 @@ from pallet.core.sessions import (
     SessionState,
     next_session_state,
 )
-from pallet.db import journal
+from pallet.db import journal, leases
 from pallet.db.models import File, FileUploadSession, Project, UploadSession
 from pallet.db.session import retrying
+from pallet.outages import outage
 from pallet.services import Services
 from pallet.upload.publish import FileFacts, get_or_create_release, insert_file
 from pallet.upload.v2 import sessions
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from pallet.upload.v2.context import Ctx
 
 _background: set[asyncio.Task] = set()
+log = logging.getLogger("pallet.upload")
 
 
 def _facts(fs: FileUploadSession, version: str) -> FileFacts:
@@ -100,7 +103,9 @@ def publish(svc: Services, ctx: Ctx, deferred: bool) -> dict:
                     published=not deferred,
                 )
         session.status = target
-        if not deferred:
+        if deferred:  # owned from this transaction on: no replica sees it unowned
+            leases.take_in(s, lease_name(session.id))
+        else:
             _make_visible(s, session, project, live)
         return session_body(ctx.links, session, sessions.files_of(s, session))
 
@@ -118,8 +123,19 @@ def _make_visible(
     journal.record(s, project, f"publish {session.version}: {names}")
 
 
+def lease_name(sid: str) -> str:
+    """The lease of a deferred publish (pallet.db.leases)."""
+    return f"publish:{sid}"
+
+
 def finish_deferred(svc: Services, sid: str) -> None:
-    """Second half of a deferred publish: flip the reserved rows visible, or roll back."""
+    """Second half of a deferred publish, holding its lease (taken already): flip the reserved
+    rows visible, or roll back. Idempotent: a session no longer ``processing`` is left alone."""
+    with svc.leases.holding(lease_name(sid)):
+        _finish_deferred(svc, sid)
+
+
+def _finish_deferred(svc: Services, sid: str) -> None:
     if svc.settings.processing_delay:
         testhooks.hold_processing(svc.settings.processing_delay)
 
@@ -139,7 +155,10 @@ def finish_deferred(svc: Services, sid: str) -> None:
 
     try:
         retrying(svc.engine, work)
-    except Exception as exc:  # noqa: BLE001 - recorded on the session, as PEP 694 asks
+    except Exception as exc:
+        if outage(exc, svc):
+            raise  # still `processing`: once the lease is free, this or another replica retries
+        # Anything else is recorded on the session, as PEP 694 asks.
         fail_deferred(svc, sid, f"Publishing failed: {type(exc).__name__}")
 
 
@@ -162,4 +181,10 @@ def fail_deferred(svc: Services, sid: str, notice: str) -> None:
 def start_deferred(svc: Services, sid: str) -> None:
     task = asyncio.create_task(run_in_threadpool(finish_deferred, svc, sid))
     _background.add(task)
-    task.add_done_callback(_background.discard)
+    task.add_done_callback(_done)
+
+
+def _done(task: asyncio.Task) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("deferred publish interrupted (%s); it will be retried", task.exception())
