@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from pallet.cli.common import existing_index
 
@@ -41,12 +42,26 @@ def register(sub, common) -> None:  # noqa: ANN001
     p.set_defaults(func=run)
 
 
+#: Seconds ``pallet gc`` waits for a server's sweep to finish before giving up.
+LEASE_WAIT = 600
+
+
 def run(args: argparse.Namespace) -> int:
-    from pallet.gc import sweep
+    import time
+
+    from pallet.gc import sweep_exclusively
+    from pallet.upload.v2.deferred import recover
 
     services = open_services(args)
     try:
-        counts = sweep(services, grace=args.grace)
+        counts = recover(services)  # deferred work a dead replica left: finished, not swept
+        deadline = time.monotonic() + LEASE_WAIT
+        while (swept := sweep_exclusively(services, grace=args.grace)) is None:
+            if time.monotonic() > deadline:
+                print("error: another process has been sweeping for too long", file=sys.stderr)
+                return 1
+            time.sleep(1)  # a server is sweeping: one sweep at a time
+        counts.update(swept)
     finally:
         services.close()
     if args.json:
