@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -39,7 +40,12 @@ from tests.cluster.cluster import (
 from tests.dists import make_sdist, make_wheel
 from tests.e2e.support import client_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+#: The whole module, cluster start and stop included, within 5 minutes (more only where a slow
+#: machine is told so with PALLET_CLUSTER_TIMEOUT).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(int(os.environ.get("PALLET_CLUSTER_TIMEOUT", "300"))),
+]
 
 LOAD_CLIENTS = 50
 RACES = 20
@@ -47,6 +53,7 @@ KILLS = 10
 HANG_BOUND = 30.0  # seconds: a request taking longer during an outage is a hung worker
 RECOVERY_BOUND = 60.0  # seconds after the dependency is back
 OUTAGE_SECONDS = 4.0  # how long PostgreSQL / SeaweedFS stay down
+KILL_SETTLE = 45.0  # seconds after the last kill in which clients may still re-run
 DEFERRED_PAYLOAD = 64 * 1024  # above the replicas' --deferred-complete-size (48K)
 REFUSAL_STATUS = ("409", "400")
 
@@ -60,9 +67,15 @@ class Findings:
 
     problems: list[str] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
+    log: Path | None = None  # each finding is appended here at once (a timeout loses none)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, phase: str, message: str) -> None:
-        self.problems.append(f"[{phase}] {message}")
+        with self.lock:
+            self.problems.append(f"[{phase}] {message}")
+            if self.log is not None:
+                with self.log.open("a") as out:
+                    out.write(f"[{phase}] {message}\n\n")
 
     def check(self, phase: str, ok: bool, message: str) -> bool:
         if not ok:
@@ -113,18 +126,35 @@ class Dists:
 # ------------------------------------------------------------------------------ verification
 
 
+_local = threading.local()
+
+
+def _client() -> httpx.Client:
+    """One keep-alive client per thread."""
+    if getattr(_local, "client", None) is None:
+        _local.client = httpx.Client(timeout=30, follow_redirects=True)
+    return _local.client
+
+
 def listing(base: str, project: str) -> tuple[int, list[tuple[str, str, str]]]:
-    """(status, [(filename, sha256, url)]) of a PEP 691 project page."""
-    r = httpx.get(f"{base}/simple/{project}/", headers={"Accept": SIMPLE_JSON}, timeout=30)
+    """(status, [(filename, sha256, absolute url)]) of a PEP 691 project page."""
+    page = f"{base}/simple/{project}/"
+    r = _client().get(page, headers={"Accept": SIMPLE_JSON})
     if r.status_code != 200:
         return r.status_code, []
     files = r.json()["files"]
-    return 200, [(f["filename"], f["hashes"]["sha256"], f["url"]) for f in files]
+    return 200, [(f["filename"], f["hashes"]["sha256"], urljoin(page, f["url"])) for f in files]
+
+
+def on(base: str, url: str) -> str:
+    """``url``'s path and query on the server at ``base`` (a file URL, on one replica)."""
+    parts = urlsplit(url)
+    return f"{base}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
 def download_sha(url: str) -> tuple[int, str]:
     digest = hashlib.sha256()
-    with httpx.stream("GET", url, timeout=30, follow_redirects=True) as r:
+    with _client().stream("GET", url) as r:
         for chunk in r.iter_bytes():
             digest.update(chunk)
         return r.status_code, digest.hexdigest()
@@ -137,15 +167,18 @@ def check_index(
     phase: str,
     *,
     projects: list[str] | None = None,
-    downloads: bool = True,
+    download: set[str] | None = None,
 ) -> dict[str, int]:
-    """The index holds exactly the ledger, as seen through nginx and on every replica."""
+    """The index holds exactly the ledger for ``projects`` (default: all), as listed through
+    nginx and on every replica; the files of the ``download`` projects (default: all of them)
+    download from every replica with the published bytes, the others from one replica each."""
     bases = [("nginx", cluster.url)] + [(r.name, r.url) for r in cluster.replicas]
     lost: set[tuple[str, str]] = set()
     extra: set[tuple[str, str]] = set()
     wanted = projects if projects is not None else list(ledger.files)
 
-    def one(project: str) -> list[str]:
+    def one(job: tuple[int, str]) -> list[str]:
+        n, project = job
         errors = []
         expected = ledger.files[project]
         for where, base in bases:
@@ -172,13 +205,15 @@ def check_index(
             for name in set(got) - set(expected):
                 extra.add((project, name))
                 errors.append(f"{where}: {name} is listed but no client reported it published")
-            if where != "nginx" or not downloads:
+            if where != "nginx":
                 continue
+            every = download is None or project in download
+            replicas = cluster.replicas if every else [cluster.replicas[n % len(cluster.replicas)]]
             for name, _sha, url in files:
                 if name not in expected:
                     continue
-                for replica in cluster.replicas:
-                    direct = url.replace(cluster.url, replica.url, 1)
+                for replica in replicas:
+                    direct = on(replica.url, url)
                     try:
                         status, got_sha = download_sha(direct)
                     except httpx.HTTPError as exc:
@@ -194,7 +229,7 @@ def check_index(
         return errors
 
     with ThreadPoolExecutor(8) as pool:
-        for errors in pool.map(one, wanted):
+        for errors in pool.map(one, enumerate(wanted)):
             for error in errors:
                 findings.fail(phase, error)
     return {"checked_files": sum(len(ledger.files[p]) for p in wanted), "lost": len(lost),
@@ -352,13 +387,18 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
     counter = iter(range(10**6))
     kill_log: list[dict] = []
 
+    retry_until = [float("inf")]  # re-runs stop this long after the last kill
+
     def publisher(worker: int) -> None:
         while not done.is_set():
             n = next(counter)
             project = f"kill-{n:03d}"
             kind = CLIENT_KINDS[n % len(CLIENT_KINDS)]
             files = dists.release(project, deferred=n % 3 == 0)
-            result = run_client(kind, cluster.url, cluster.token, files, env, retries=8)
+            result = run_client(
+                kind, cluster.url, cluster.token, files, env, retries=8,
+                stop_retrying=lambda: time.monotonic() > retry_until[0],
+            )  # fmt: skip
             with lock:
                 results.append((project, result))
 
@@ -375,6 +415,7 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
                                  "restart_s": round(time.monotonic() - began, 1),
                                  "healthy_after_s": round(seconds, 1)})  # fmt: skip
         finally:
+            retry_until[0] = time.monotonic() + KILL_SETTLE
             done.set()
 
     began = time.monotonic()
@@ -551,6 +592,7 @@ def phase_outage(
     Retry-After), nothing hangs, service comes back by itself and nothing is lost. Two
     ``pallet publish`` runs started during the outage must ride through it with their retries."""
     phase = f"outage-{name}"
+    before = set(ledger.files)
     traffic = Traffic(cluster, dists, ledger, f"out-{name}", reads_of(cluster, ledger))
     traffic.start()
     time.sleep(1.5)  # traffic flowing before the outage
@@ -623,7 +665,8 @@ def phase_outage(
     findings.check(
         phase, not slow, f"{len(slow)} request(s) took {HANG_BOUND:.0f}s or more:\n{show(slow)}"
     )
-    figures = check_index(cluster, ledger, findings, phase)
+    fresh = {p for p in ledger.files if p not in before}
+    figures = check_index(cluster, ledger, findings, phase, download=fresh)
     fsck = run_fsck(cluster, findings, phase, grace=None)
     findings.figures[phase] = {
         "requests": len(traffic.records), "statuses": dict(statuses),
@@ -639,20 +682,29 @@ def phase_outage(
 
 
 def test_cluster(cluster: Cluster, tmp_path: Path) -> None:
-    findings = Findings()
+    findings = Findings(log=tmp_path / "cluster-findings.txt")
     ledger = Ledger()
     dists = Dists(tmp_path / "dists")
     env = client_env(tmp_path / "client")
     findings.figures["startup_s"] = round(cluster.startup_seconds, 1)
+    for problem in cluster.startup_problems:
+        findings.fail("startup", problem)
     began = time.monotonic()
 
     def timed(name: str, step: Callable[[], None]) -> None:
         t = time.monotonic()
+        failed = len(findings.problems)
         try:
             step()
         except Exception as exc:  # a crashed phase is a finding; the next ones still run
             findings.fail(name, f"phase crashed: {exc!r}")
-        findings.figures.setdefault("phase_s", {})[name] = round(time.monotonic() - t, 1)
+        seconds = round(time.monotonic() - t, 1)
+        findings.figures.setdefault("phase_s", {})[name] = seconds
+        figures = {k: v for k, v in findings.figures.get(name, {}).items() if k != "kill_log"}
+        print(
+            f"\ncluster {name}: {seconds}s, {len(findings.problems) - failed} problem(s) {figures}",
+            flush=True,
+        )
 
     timed("load", lambda: phase_load(cluster, dists, env, ledger, findings))
     timed("races", lambda: phase_races(cluster, dists, env, ledger, findings))
@@ -666,7 +718,7 @@ def test_cluster(cluster: Cluster, tmp_path: Path) -> None:
     # The final word: GC with no grace, then fsck, then the whole ledger once more.
     gc = run_gc(cluster)
     fsck = run_fsck(cluster, findings, "final", grace=0)
-    final = check_index(cluster, ledger, findings, "final")
+    final = check_index(cluster, ledger, findings, "final", download=set())
     figures = findings.figures
     figures.update(
         files_published=ledger.count(),
@@ -682,7 +734,9 @@ def test_cluster(cluster: Cluster, tmp_path: Path) -> None:
         problems=len(findings.problems),
     )
     summary = tmp_path / "cluster-summary.json"
-    summary.write_text(json.dumps(figures, indent=2, default=str))
+    summary.write_text(
+        json.dumps({**figures, "findings": findings.problems}, indent=2, default=str)
+    )
     print(
         f"\ncluster: files published {figures['files_published']}, races {figures['races']}, "
         f"kills {figures['kills']}, lost {figures['lost']} / partial {figures['partial']} / "
