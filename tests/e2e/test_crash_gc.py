@@ -140,8 +140,11 @@ class Uploads:
         return self.answered(job, "legacy upload", r, 200)
 
     def upload2(self, job: Job) -> bool:
-        if job.session_url is not None:  # a retry: the earlier session is abandoned
-            self.http.delete(self.base + job.session_url, headers=self.v2_headers)
+        if job.session_url is not None:  # a retry
+            earlier = self.http.get(self.base + job.session_url, headers=self.v2_headers)
+            if earlier.status_code == 200 and earlier.json()["status"] == "published":
+                return True  # committed; the answer was lost in the kill
+            self.http.delete(self.base + job.session_url, headers=self.v2_headers)  # abandoned
         create = {"name": job.project, "version": job.version}
         r = self.post_v2(f"{self.base}/upload/2.0/", create)
         if r.status_code == 409 and "location" in r.headers:
