@@ -59,9 +59,9 @@ def test_postgresql_batches_concurrent_requests(database_url: str) -> None:
     threads: list[str] = []
     original = lookup._run
 
-    def counting_run(names, serial):  # noqa: ANN001, ANN202
+    def counting_run(conn, names, serial):  # noqa: ANN001, ANN202
         threads.append(threading.current_thread().name)
-        return original(names, serial)
+        return original(conn, names, serial)
 
     lookup._run = counting_run  # type: ignore[method-assign]
 
@@ -99,10 +99,10 @@ def test_a_request_never_joins_a_query_sent_before_it_arrived(database_url: str)
     original = lookup._run
     calls = 0
 
-    def slow_first_run(names, serial):  # noqa: ANN001, ANN202
+    def slow_first_run(conn, names, serial):  # noqa: ANN001, ANN202
         nonlocal calls
         calls += 1
-        result = original(names, serial)
+        result = original(conn, names, serial)
         if calls == 1:  # the first batch has read the old serial; hold it there
             in_query.set()
             assert proceed.wait(10)

@@ -11,6 +11,8 @@ everywhere. How that query runs depends on where the database is:
   query is in flight wait for the next one, which asks for all their names at once, in a
   dedicated thread. One round trip serves every request that arrived during the previous one,
   and each answer is still read after its request arrived, so freshness is exactly as strict.
+  Two batches may be in flight at once (two threads, two connections), so a request that just
+  missed one waits for a round trip, not for two.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ _PROJECTS = (
     "WHERE normalized_name = ANY(%s) AND reserved_by IS NULL"
 )
 _SERIAL = "SELECT COALESCE(MAX(id), 0) FROM journal"
+
+#: Batches in flight at once (each has its own thread and connection).
+IN_FLIGHT = 2
 
 
 class _Connection:
@@ -96,12 +101,13 @@ class SerialLookup:
         self._project_sql = _PROJECT.format(p=placeholder)
         self._inline = _Connection(engine)
         self._lock = threading.Lock()  # the inline connection is shared by request threads
-        # Batched mode: one thread, one connection; state lives on the event loop's thread.
-        self._thread: ThreadPoolExecutor | None = None
-        self._batcher = _Connection(engine)
+        # Batched mode: a thread and a connection per batch in flight; the batching state
+        # lives on the event loop's thread.
+        self._threads: ThreadPoolExecutor | None = None
+        self._connections = [_Connection(engine) for _ in range(IN_FLIGHT)]
+        self._idle = list(self._connections)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next: _Batch | None = None
-        self._in_flight = False
 
     # Synchronous API, for callers already off the event loop (and SQLite's inline path).
 
@@ -137,41 +143,44 @@ class SerialLookup:
         been sent before the request arrived."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (tests start several): fresh state
-            self._loop, self._next, self._in_flight = loop, None, False
+            self._loop, self._next = loop, None
+            self._idle = list(self._connections)
         if self._next is None:
             self._next = _Batch(loop)
-            if not self._in_flight:
+            if self._idle:
                 loop.call_soon(self._launch)  # after this request has named what it needs
         return self._next
 
     def _launch(self) -> None:
-        batch, self._next = self._next, None
-        if batch is None:
+        if self._next is None or not self._idle:
             return
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="pallet-serials")
-        self._in_flight = True
-        done = self._thread.submit(self._run, sorted(batch.names), batch.serial)
-        done.add_done_callback(lambda f: self._hand_back(batch, f))
+        batch, self._next = self._next, None
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="pallet-serials")
+        conn = self._idle.pop()
+        done = self._threads.submit(self._run, conn, sorted(batch.names), batch.serial)
+        done.add_done_callback(lambda f: self._hand_back(batch, conn, f))
 
-    def _hand_back(self, batch: _Batch, done: Future) -> None:
+    def _hand_back(self, batch: _Batch, conn: _Connection, done: Future) -> None:
         try:
-            batch.loop.call_soon_threadsafe(self._finish, batch, done)
+            batch.loop.call_soon_threadsafe(self._finish, batch, conn, done)
         except RuntimeError:  # that event loop has closed: nobody waits any more
             pass
 
-    def _run(self, names: list[str], serial: bool) -> tuple[dict[str, Row], int]:
+    def _run(
+        self, conn: _Connection, names: list[str], serial: bool
+    ) -> tuple[dict[str, Row], int]:
         rows: dict[str, Row] = {}
         if names:
-            for name, *row in self._batcher.fetch(_PROJECTS, (names,), many=True):
+            for name, *row in conn.fetch(_PROJECTS, (names,), many=True):
                 rows[name] = (row[0], row[1], row[2])
         index = 0
         if serial:
-            found = self._batcher.fetch(_SERIAL, ())
+            found = conn.fetch(_SERIAL, ())
             index = int(found[0]) if found else 0
         return rows, index
 
-    def _finish(self, batch: _Batch, done: Future) -> None:
+    def _finish(self, batch: _Batch, conn: _Connection, done: Future) -> None:
         if not batch.answer.cancelled():
             error = done.exception()
             if error is not None:
@@ -181,13 +190,13 @@ class SerialLookup:
                 batch.answer.set_result(done.result())
         if batch.loop is not self._loop:
             return
-        self._in_flight = False
-        if self._next is not None:
-            self._launch()
+        self._idle.append(conn)
+        self._launch()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
         self._inline.close()
-        self._batcher.close()
+        for conn in self._connections:
+            conn.close()
