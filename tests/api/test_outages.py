@@ -118,6 +118,7 @@ def test_postgresql_outage(database_url: str, make_index, forwarder, tmp_path) -
         index.client.post("/upload/2.0/", json=session, auth=("__token__", token))
     )
     assert index.client.get("/_/ready").status_code == 503
+    assert index.client.get("/_/health").status_code == 200  # alive: restarting it won't help
 
     link.restore()  # back by itself: no restart of the index
     assert index.client.get("/_/ready").status_code == 200

@@ -305,10 +305,13 @@ def test_private_mode_requires_read_token(make_index, tmp_path):
     assert listing.json()["projects"] == []
 
 
-def test_health(index):
+def test_health_is_liveness_and_ready_checks_what_the_index_needs(index):
     r = index.client.get("/_/health")
-    assert r.status_code == 200
-    assert r.json()["checks"] == {"database": "ok", "storage": "ok"}
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    ready = index.client.get("/_/ready")
+    assert ready.status_code == 200
+    assert {"database", "storage", "spool"} <= set(ready.json()["checks"])
+    assert set(ready.json()["checks"].values()) == {"ok"}
 
 
 def test_unknown_route_and_method_are_problems(index):

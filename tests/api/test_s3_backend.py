@@ -70,7 +70,7 @@ def test_legacy_upload_and_download_on_s3(s3_index, tmp_path):
     part = s3_index.client.get(f"/simple/cloudy/{url}", headers={"Range": "bytes=5-9"})
     assert part.status_code == 206 and part.content == wheel.read_bytes()[5:10]
     assert s3_index.client.get(f"/simple/cloudy/{url}.metadata").status_code == 200
-    assert s3_index.client.get("/_/health").json()["checks"]["storage"] == "ok"
+    assert s3_index.client.get("/_/ready").json()["checks"]["storage"] == "ok"
 
 
 def test_rejected_upload_leaves_bucket_empty(s3_index, tmp_path):
