@@ -20,7 +20,8 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,8 +33,10 @@ import pytest
 from tests.cluster.cluster import (
     CLIENT_KINDS,
     SIMPLE_JSON,
+    START_TIMEOUT,
     ClientRun,
     Cluster,
+    Replica,
     run_client,
     sha256_file,
     wait_for,
@@ -283,6 +286,10 @@ def run_fsck(cluster: Cluster, findings: Findings, phase: str, *, grace: int | N
 # ------------------------------------------------------------------------------------ phases
 
 
+def wait_first(futures, timeout: float) -> None:  # noqa: ANN001
+    wait_futures(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+
+
 def publish_many(
     jobs: list[tuple[str, str, str, list[Path]]],
     cluster: Cluster,
@@ -385,7 +392,8 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
     """SIGKILLs of a random replica at random moments while clients publish through nginx (and
     re-run when their connection was cut); then GC and fsck: nothing lost, partial or orphaned."""
     phase = "kills"
-    rng = random.Random(int(os.environ.get("PALLET_CLUSTER_SEED", "0")) or None)  # noqa: S311
+    seed = int(os.environ.get("PALLET_CLUSTER_SEED") or random.SystemRandom().randrange(2**32))
+    rng = random.Random(seed)  # noqa: S311 - which replica, when: PALLET_CLUSTER_SEED replays it
     done = threading.Event()
     results: list[tuple[str, ClientRun]] = []
     lock = threading.Lock()
@@ -407,18 +415,37 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
             with lock:
                 results.append((project, result))
 
+    def revive(replica: Replica, k: int, killed_at: float) -> None:
+        """Start the killed replica again on its port and wait until it is healthy."""
+        replica.start()
+        seconds = replica.wait_healthy()
+        kill_log.append({"kill": k, "replica": replica.name,
+                         "down_s": round(time.monotonic() - killed_at, 1),
+                         "start_s": round(seconds, 1)})  # fmt: skip
+
     def killer() -> None:
+        """A kill every 1-3 s of a replica that is serving; restarts run alongside, so two
+        replicas may be down at once, never three."""
+        restarts: dict[str, Future] = {}
+
+        def serving() -> list[Replica]:
+            return [
+                r for r in cluster.replicas if r.name not in restarts or restarts[r.name].done()
+            ]
+
         try:
-            for k in range(KILLS):
-                time.sleep(rng.uniform(0.5, 2.5))
-                replica = rng.choice(cluster.replicas)
-                began = time.monotonic()
-                replica.kill()
-                replica.start()
-                seconds = replica.wait_healthy()
-                kill_log.append({"kill": k, "replica": replica.name,
-                                 "restart_s": round(time.monotonic() - began, 1),
-                                 "healthy_after_s": round(seconds, 1)})  # fmt: skip
+            with ThreadPoolExecutor(len(cluster.replicas)) as restarters:
+                for k in range(KILLS):
+                    time.sleep(rng.uniform(1.0, 3.0))
+                    while len(serving()) < 2:
+                        wait_first(restarts.values(), timeout=START_TIMEOUT)
+                    replica = rng.choice(serving())
+                    if replica.name in restarts:
+                        restarts[replica.name].result()  # re-raise a failed restart
+                    replica.kill()
+                    restarts[replica.name] = restarters.submit(revive, replica, k, time.monotonic())
+                for restart in restarts.values():
+                    restart.result()
         finally:
             retry_until[0] = time.monotonic() + KILL_SETTLE
             done.set()
@@ -448,7 +475,7 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
     fsck = run_fsck(cluster, findings, phase, grace=0)
     reruns = sum(r.attempts - 1 for _, r in results)
     findings.figures[phase] = {
-        "kills": len(kill_log), "kill_log": kill_log, "clients": len(results),
+        "kills": len(kill_log), "seed": seed, "kill_log": kill_log, "clients": len(results),
         "files": sum(len(r.files) for _, r in results if r.ok), "reruns": reruns,
         "partial": partial, "gc": gc, "fsck": fsck,
         "seconds": round(time.monotonic() - began, 1), **figures,
