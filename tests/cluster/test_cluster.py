@@ -286,6 +286,17 @@ def run_fsck(cluster: Cluster, findings: Findings, phase: str, *, grace: int | N
 # ------------------------------------------------------------------------------------ phases
 
 
+def answers_between(cluster: Cluster, start: float, end: float) -> dict[str, int]:
+    """Statuses nginx answered between two wall-clock times (its access log: ``$msec $status``);
+    a 502 is a request that reached a replica as it died, or found every replica marked down."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in cluster.nginx.access_log.read_text().splitlines():
+        msec, status = line.split(" ", 2)[:2]
+        if start <= float(msec) <= end:
+            counts[status] += 1
+    return dict(sorted(counts.items()))
+
+
 def wait_first(futures, timeout: float) -> None:  # noqa: ANN001
     wait_futures(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
 
@@ -450,7 +461,7 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
             retry_until[0] = time.monotonic() + KILL_SETTLE
             done.set()
 
-    began = time.monotonic()
+    began, wall_began = time.monotonic(), time.time()
     with ThreadPoolExecutor(7) as pool:
         killing = pool.submit(killer)
         publishers = [pool.submit(publisher, w) for w in range(6)]
@@ -474,10 +485,11 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
     gc = run_gc(cluster)
     fsck = run_fsck(cluster, findings, phase, grace=0)
     reruns = sum(r.attempts - 1 for _, r in results)
+    nginx_statuses = answers_between(cluster, wall_began, time.time())
     findings.figures[phase] = {
         "kills": len(kill_log), "seed": seed, "kill_log": kill_log, "clients": len(results),
         "files": sum(len(r.files) for _, r in results if r.ok), "reruns": reruns,
-        "partial": partial, "gc": gc, "fsck": fsck,
+        "partial": partial, "nginx_statuses": nginx_statuses, "gc": gc, "fsck": fsck,
         "seconds": round(time.monotonic() - began, 1), **figures,
     }  # fmt: skip
 
