@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.cluster import Cluster, require_postgres, require_uv_direct, start_cluster
+from tests.cluster.cluster import (
+    CLIENT_DEADLINE,
+    Cluster,
+    require_postgres,
+    require_uv_direct,
+    start_cluster,
+)
 
 
 @pytest.fixture
@@ -20,6 +26,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     try:
         yield started
     finally:
+        CLIENT_DEADLINE[0] = float("inf")
         try:
             started.stop()
         finally:
