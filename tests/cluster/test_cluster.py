@@ -72,7 +72,8 @@ class Findings:
     """Failed checks with their evidence, per phase, and the figures of the run."""
 
     problems: list[str] = field(default_factory=list)
-    figures: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)  # the run's totals
+    phases: dict = field(default_factory=dict)  # each phase's figures
     log: Path | None = None  # each finding is appended here at once (a timeout loses none)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -335,7 +336,7 @@ def phase_load(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findin
             ledger.add(project, result.digests())
     figures = check_index(cluster, ledger, findings, phase)
     by_kind = collections.Counter(r.kind for _, r in results if r.ok)
-    findings.figures[phase] = {
+    findings.phases[phase] = {
         "clients": len(results), "ok": sum(r.ok for _, r in results),
         "files": sum(len(r.files) for _, r in results if r.ok), "by_kind": dict(by_kind),
         "seconds": round(seconds, 1), **figures,
@@ -393,7 +394,7 @@ def phase_races(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
             refused += 1
         ledger.add(project, winner.digests())
     figures = check_index(cluster, ledger, findings, phase, projects=[p for p, _ in outcomes])
-    findings.figures[phase] = {
+    findings.phases[phase] = {
         "races": len(outcomes), "one_winner": winners, "loser_refused_409_400": refused,
         "seconds": round(time.monotonic() - began, 1), **figures,
     }  # fmt: skip
@@ -486,7 +487,7 @@ def phase_kills(cluster: Cluster, dists: Dists, env: dict, ledger: Ledger, findi
     fsck = run_fsck(cluster, findings, phase, grace=0)
     reruns = sum(r.attempts - 1 for _, r in results)
     nginx_statuses = answers_between(cluster, wall_began, time.time())
-    findings.figures[phase] = {
+    findings.phases[phase] = {
         "kills": len(kill_log), "seed": seed, "kill_log": kill_log, "clients": len(results),
         "files": sum(len(r.files) for _, r in results if r.ok), "reruns": reruns,
         "partial": partial, "nginx_statuses": nginx_statuses, "gc": gc, "fsck": fsck,
@@ -712,7 +713,7 @@ def phase_outage(
     fresh = {p for p in ledger.files if p not in before}
     figures = check_index(cluster, ledger, findings, phase, download=fresh)
     fsck = run_fsck(cluster, findings, phase, grace=None)
-    findings.figures[phase] = {
+    findings.phases[phase] = {
         "requests": len(traffic.records), "statuses": dict(statuses),
         "during_outage": dict(collections.Counter(str(r.status) for r in window)),
         "uploads_ok": traffic.uploaded, "max_request_s": round(
@@ -746,7 +747,7 @@ def test_cluster(cluster: Cluster, tmp_path: Path) -> None:
             findings.fail(name, f"phase crashed: {exc!r}")
         seconds = round(time.monotonic() - t, 1)
         findings.figures.setdefault("phase_s", {})[name] = seconds
-        figures = findings.figures.get(name, {})
+        figures = findings.phases.get(name, {})
         print(
             f"\ncluster {name}: {seconds}s, {len(findings.problems) - failed} problem(s) {figures}",
             flush=True,
@@ -769,10 +770,10 @@ def test_cluster(cluster: Cluster, tmp_path: Path) -> None:
     figures.update(
         files_published=ledger.count(),
         projects=len(ledger.files),
-        races=figures.get("races", {}).get("races", 0),
-        kills=figures.get("kills", {}).get("kills", 0),
+        races=findings.phases.get("races", {}).get("races", 0),
+        kills=findings.phases.get("kills", {}).get("kills", 0),
         lost=final["lost"],
-        partial=figures.get("kills", {}).get("partial", 0) + final["unexpected"],
+        partial=findings.phases.get("kills", {}).get("partial", 0) + final["unexpected"],
         orphans=fsck["orphans"],
         final_gc=gc,
         final_fsck=fsck,
@@ -781,7 +782,11 @@ def test_cluster(cluster: Cluster, tmp_path: Path) -> None:
     )
     summary = tmp_path / "cluster-summary.json"
     summary.write_text(
-        json.dumps({**figures, "findings": findings.problems}, indent=2, default=str)
+        json.dumps(
+            {**figures, "phases": findings.phases, "findings": findings.problems},
+            indent=2,
+            default=str,
+        )
     )
     print(
         f"\ncluster: files published {figures['files_published']}, races {figures['races']}, "
