@@ -262,8 +262,9 @@ def _sweep_trash(svc: Services, cutoff: float) -> tuple[int, int]:
 
 
 def sweep_abandoned(svc: Services, cutoff: float) -> int:
-    """Objects clients PUT but never finalized (``uv publish --direct``), and multipart uploads
-    no pending file session refers to any more (e.g. a creation that was retried)."""
+    """Objects clients PUT but never finalized (``uv publish --direct``), multipart uploads no
+    pending file session refers to any more (e.g. a creation that was retried), and transfers
+    of large blobs a killed process left unfinished."""
     removed = 0
     for key, modified in list(svc.store.list_keys("direct")):
         if modified <= cutoff:
@@ -279,6 +280,12 @@ def sweep_abandoned(svc: Services, cutoff: float) -> int:
                     )
                 ).first()
             if live is None:
+                svc.store.abort_multipart(key, upload_id)
+                removed += 1
+        # Large blobs reach their content address (and the trash) as managed multipart
+        # transfers within one request; one older than the grace period lost its process.
+        for prefix in (CONTENT, TRASH):
+            for key, upload_id in svc.store.stale_multipart(prefix, cutoff):
                 svc.store.abort_multipart(key, upload_id)
                 removed += 1
     return removed

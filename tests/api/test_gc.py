@@ -234,3 +234,25 @@ def test_the_in_server_sweep_collects_orphans(make_index, tmp_path):
     # held in the trash for another grace period, then deleted
     assert keys(index, "trash") == sorted(trash_key(k.rsplit("/", 1)[-1]) for k in left)
     assert download(index, "kept", kept.name) == kept.read_bytes()
+
+
+def test_unfinished_transfers_of_large_blobs_are_aborted(make_index, seaweedfs, monkeypatch):
+    """A process killed while a large blob goes to its content address (or to the trash) as a
+    managed multipart transfer leaves the multipart upload behind, outside ``staging/``."""
+    for key, value in seaweedfs.env().items():
+        monkeypatch.setenv(key, value)
+    index = make_index(
+        storage_url=f"s3://{seaweedfs.new_bucket()}?endpoint_url={seaweedfs.endpoint}"
+    )
+    store = index.services.store
+    for key in (blob_key("ab" * 32), "trash/" + "cd" * 32):
+        store.create_multipart(key)
+    young = sweep(index.services, scan=False)
+    assert young["abandoned_objects"] == 0  # within the grace period: maybe still running
+
+    def unfinished() -> int:
+        return sum(len(store.stale_multipart(p, float("inf"))) for p in ("sha256", "trash"))
+
+    assert unfinished() == 2
+    assert sweep(index.services, grace=0, scan=False)["abandoned_objects"] == 2
+    assert unfinished() == 0
