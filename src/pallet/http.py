@@ -103,3 +103,17 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(
         Problem(500, "internal-error", "Internal server error", "The error has been logged.")
     )
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110's weak comparison for ``If-None-Match``: any listed tag, ``W/`` or not, or
+    ``*``. A CDN that compresses a page weakens its ETag, and must still get its 304."""
+    if not if_none_match:
+        return False
+    strong = etag.removeprefix("W/")
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == strong:
+            return True
+    return False
+

@@ -67,6 +67,9 @@ def test_private_mode_matrix(make_index, tmp_path: Path) -> None:
         assert wrong.status_code == 403, (label, wrong.text)
         ok = index.client.get(path, auth=("__token__", right))
         assert ok.status_code == 200, (label, ok.text)
+        # An answer for one token must never be kept by a shared cache for another.
+        cache_control = ok.headers.get("cache-control", "")
+        assert "private" in cache_control or "no-store" in cache_control, (label, cache_control)
         matrix[label] = (anonymous.status_code, wrong.status_code, ok.status_code)
     assert len(matrix) == 9
     # Whole-index reads: a token for one project sees only that project, and none of the rest.

@@ -327,3 +327,20 @@ def test_json_api_version_past_the_int_digit_limit_is_404(index, published):
     r = index.client.get("/pypi/demo-pkg/1." + "9" * 5000 + "/json")
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_revalidation_takes_weak_and_listed_etags(index, tmp_path):
+    """A CDN that compresses a page weakens its ETag (W/"..."); it must still get its 304."""
+    token = index.token()
+    wheel = make_wheel(tmp_path, "tagged", "1.0")
+    assert upload(index.client, wheel, token, name="tagged", version="1.0").status_code == 200
+    page = index.client.get("/simple/tagged/")
+    etag = page.headers["etag"]
+    for sent in (etag, f"W/{etag}", f'"other", W/{etag}', "*"):
+        r = index.client.get("/simple/tagged/", headers={"If-None-Match": sent})
+        assert r.status_code == 304, sent
+    assert index.client.get("/simple/tagged/", headers={"If-None-Match": '"s0"'}).status_code == 200
+    url = page.text.split('href="', 2)[1].split('"', 1)[0].split("#", 1)[0]
+    blob = index.client.get(f"/simple/tagged/{url}")
+    weak = {"If-None-Match": f"W/{blob.headers['etag']}"}
+    assert index.client.get(f"/simple/tagged/{url}", headers=weak).status_code == 304

@@ -16,6 +16,7 @@ from pallet.core.problems import Problem
 from pallet.core.ranges import parse_range
 from pallet.db.models import File, Project, Release
 from pallet.db.session import read_session
+from pallet.http import etag_matches
 from pallet.services import Services
 from pallet.storage import blob_key
 
@@ -77,7 +78,7 @@ async def serve_blob(request: Request, svc: Services, blob_sha: str, filename: s
         if filename.endswith(METADATA_SUFFIX)
         else ("application/octet-stream")
     )
-    if request.headers.get("if-none-match") == etag:
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     presign_get = getattr(svc.store, "presign_get", None)
     if svc.settings.download_redirect and presign_get is not None:

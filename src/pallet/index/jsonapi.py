@@ -125,7 +125,11 @@ async def project_json(request: Request) -> Response:
         raise Problem(
             404, "not-found", "Not found", f"No such project or release: {name} {version or ''}"
         )
-    return JSONResponse(body, headers={"Cache-Control": "max-age=0, must-revalidate"})
+    if svc.settings.private:  # per token, like the simple pages: no shared cache may keep it
+        headers = {"Cache-Control": "private, max-age=0, must-revalidate", "Vary": "Authorization"}
+    else:
+        headers = {"Cache-Control": "max-age=0, must-revalidate"}
+    return JSONResponse(body, headers=headers)
 
 
 routes = [

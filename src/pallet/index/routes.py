@@ -19,6 +19,7 @@ from starlette.routing import Route
 from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.db.session import read_session
+from pallet.http import etag_matches
 from pallet.index import negotiate, queries, render
 from pallet.index.cache import Rendered
 from pallet.index.downloads import download
@@ -69,7 +70,7 @@ def _respond(request: Request, entry: Rendered, private: bool) -> Response:
     }
     if vary:
         headers["Vary"] = ", ".join(vary)
-    if request.headers.get("if-none-match") == etag:
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     body = entry.json if media == negotiate.JSON else entry.html
     return Response(body, media_type=media, headers=headers)
