@@ -335,3 +335,36 @@ def test_canceled_multipart_upload_is_aborted(s3_index, tmp_path):
 
 def seaweed_endpoint(index) -> str:  # noqa: ANN001
     return index.services.store.client.meta.endpoint_url
+
+
+def test_multipart_assembled_by_a_complete_that_died_is_resumable(s3_index, tmp_path):
+    """A replica killed inside ``complete`` after S3 assembled the parts, before it recorded
+    that: the upload id is gone. Resuming must see every part stored and complete, not 500."""
+    from sqlalchemy import select
+
+    from pallet.db.models import FileUploadSession
+    from pallet.db.session import read_session
+    from tests.api.v2 import MULTIPART, Uploader
+    from tests.conformance.test_multipart import big_wheel
+
+    u = Uploader(s3_index, s3_index.token())
+    session = u.open("reassembled", "1.0")
+    wheel = big_wheel(tmp_path, "reassembled", 11 * 2**20)
+    fs = u.start(session, wheel, MULTIPART)
+    u.send(fs, wheel.read_bytes())
+    with read_session(s3_index.services.engine) as s:
+        row = s.execute(select(FileUploadSession)).scalar_one()
+    store = s3_index.services.store
+    parts = store.list_parts(row.staged_key, row.mechanism_state["upload-id"])
+    store.complete_multipart(row.staged_key, row.mechanism_state["upload-id"], [p[:2] for p in parts])
+
+    listed = s3_index.client.get(fs["mechanism"]["parts_url"], headers=u.headers)
+    assert listed.status_code == 200, listed.text
+    assert [p["size"] for p in listed.json()] == [p["size"] for p in fs["mechanism"]["parts"]]
+    done = u.complete(fs)
+    assert done.status_code == 201, done.text
+    u.publish(session)
+    page = s3_index.client.get(
+        "/simple/reassembled/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    ).json()
+    assert [f["filename"] for f in page["files"]] == [wheel.name]

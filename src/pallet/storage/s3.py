@@ -232,13 +232,22 @@ class S3BlobStore:
             ExpiresIn=expires_in,
         )
 
-    def list_parts(self, key: str, upload_id: str) -> list[tuple[int, str, int]]:
-        """(number, etag, size) of the parts stored so far."""
+    def list_parts(self, key: str, upload_id: str) -> list[tuple[int, str, int]] | None:
+        """(number, etag, size) of the parts stored so far; None once the upload is gone
+        (assembled, or aborted)."""
         parts, marker = [], 0
         while True:
-            resp = self.client.list_parts(
-                Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumberMarker=marker
-            )
+            try:
+                resp = self.client.list_parts(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    UploadId=upload_id,
+                    PartNumberMarker=marker,
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                    return None
+                raise
             parts += [(p["PartNumber"], p["ETag"], p["Size"]) for p in resp.get("Parts", [])]
             if not resp.get("IsTruncated"):
                 return parts
