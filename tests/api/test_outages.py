@@ -161,3 +161,36 @@ def test_object_storage_outage(  # noqa: PLR0913
         ).json()["files"]
     ]
     assert sorted(names) == sorted([before.name, during.name])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_store_failing_when_a_download_opens_is_a_503(  # noqa: PLR0913
+    database_url: str, make_index, seaweedfs, tmp_path, monkeypatch  # noqa: ANN001
+) -> None:
+    """Seen just after a SeaweedFS restart: HEAD answers, then GetObject fails (500). The
+    client must get a 503 to retry, not a 200 whose body ends before its first byte."""
+    from botocore.exceptions import ClientError
+
+    for key, value in seaweedfs.env().items():
+        monkeypatch.setenv(key, value)
+    index = make_index(storage_url=f"s3://{seaweedfs.new_bucket()}?endpoint_url={seaweedfs.endpoint}")
+    wheel = make_wheel(tmp_path, "flaky", "1.0")
+    assert upload(index.client, wheel, index.token(), name="flaky", version="1.0").status_code == 200
+    files = index.client.get(
+        "/simple/flaky/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    ).json()["files"]
+    file_url = "/files/" + files[0]["url"].split("/files/", 1)[1]
+
+    def failing(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ClientError(
+            {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+            "GetObject",
+        )
+        yield b""  # a generator, as iter_bytes is
+
+    store = index.services.store
+    real = store.iter_bytes
+    monkeypatch.setattr(store, "iter_bytes", failing)
+    _assert_unavailable(index.client.get(file_url))
+    monkeypatch.setattr(store, "iter_bytes", real)
+    assert index.client.get(file_url).content == wheel.read_bytes()

@@ -6,6 +6,8 @@ cacheable forever; the database is still asked, so only published files are serv
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -99,6 +101,10 @@ async def serve_blob(request: Request, svc: Services, blob_sha: str, filename: s
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=media)
+    # The store is asked for the first chunk before the answer starts: a store that fails now
+    # (restarting, unreachable) gets the client a 503 instead of a 200 that ends after no bytes.
+    chunks = svc.store.iter_bytes(key, start, end)
+    first = await run_in_threadpool(next, chunks, b"")
     return StreamingResponse(
-        svc.store.iter_bytes(key, start, end), status_code=status, headers=headers, media_type=media
+        itertools.chain((first,), chunks), status_code=status, headers=headers, media_type=media
     )
