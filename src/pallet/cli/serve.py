@@ -6,11 +6,13 @@ import argparse
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from pallet.cli.common import migrated_engine, settings_from_args
+from pallet.config import SECRET_KEY_FILE
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -139,6 +141,17 @@ def run(args: argparse.Namespace) -> int:
     if not settings.replica_id:
         settings = replace(settings, replica_id=f"{socket.gethostname()}:{settings.port}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.data_dir / SECRET_KEY_FILE
+    if not settings.database_url.startswith("sqlite") and (
+        key_file.is_file() and key_file.read_text().strip() == settings.secret_key
+    ):
+        print(
+            f"warning: the secret key is {key_file}, this machine's own. "
+            "Replicas sharing this database must all be given the same PALLET_SECRET_KEY, or a "
+            "token made on one is refused by the others (docs/deploy.md).",
+            file=sys.stderr,
+            flush=True,
+        )
     migrated_engine(settings).dispose()
     base = settings.base_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
     print(
