@@ -370,41 +370,25 @@ def main() -> int:
     for workers in workers_list:
         if (workers, "proxied") not in results:
             continue
-        d, p = results[workers, "direct"], results[workers, "proxied"]
-        d1, p1 = singles[workers, "direct"], singles[workers, "proxied"]
         w = f"--workers {workers}"
-        table.add(
-            f"{w}: {c} conn (req/s)",
-            {
-                "direct": d.rate(),
-                table.columns[1]: p.rate(),
-                table.columns[2]: f"{p.rps / d.rps:.2f}",
-            },
-        )
-        table.add(
-            f"{w}: {c} conn p50 (ms)",
-            {"direct": f"{d.p50_ms:.2f}", table.columns[1]: f"{p.p50_ms:.2f}"},
-        )
-        table.add(
-            f"{w}: {c} conn p99 (ms)",
-            {"direct": f"{d.p99_ms:.2f}", table.columns[1]: f"{p.p99_ms:.2f}"},
-        )
-        table.add(
-            f"{w}: 1 conn (req/s)",
-            {
-                "direct": d1.rate(),
-                table.columns[1]: p1.rate(),
-                table.columns[2]: f"{p1.rps / d1.rps:.2f}",
-            },
-        )
-        table.add(
-            f"{w}: 1 conn p50 (ms)",
-            {"direct": f"{d1.p50_ms:.2f}", table.columns[1]: f"{p1.p50_ms:.2f}"},
-        )
-        table.add(
-            f"{w}: 1 conn p99 (ms)",
-            {"direct": f"{d1.p99_ms:.2f}", table.columns[1]: f"{p1.p99_ms:.2f}"},
-        )
+        for label, figures in ((f"{c} conn", results), ("1 conn", singles)):
+            d, p = figures[workers, "direct"], figures[workers, "proxied"]
+            table.add(
+                f"{w}: {label} (req/s)",
+                {
+                    "direct": d.rate(),
+                    table.columns[1]: p.rate(),
+                    table.columns[2]: f"{p.rps / d.rps:.2f}",
+                },
+            )
+            for name in ("p50", "p99"):
+                table.add(
+                    f"{w}: {label} {name} (ms)",
+                    {
+                        "direct": f"{getattr(d, name + '_ms'):.2f}",
+                        table.columns[1]: f"{getattr(p, name + '_ms'):.2f}",
+                    },
+                )
     cal = proxy.calibration
     table.notes += [
         "Issue 11 asks proxied / direct >= 0.50 at 32 connections.",
