@@ -70,7 +70,8 @@ def unavailable(service: str) -> Problem:
         503,
         "service-unavailable",
         "Service temporarily unavailable",
-        f"The index cannot reach its {service} right now; retry after {RETRY_AFTER} seconds.",
+        f"The index's {service} is unreachable or busy right now; retry after {RETRY_AFTER} "
+        "seconds.",
         headers={"Retry-After": str(RETRY_AFTER)},
     )
 

@@ -16,10 +16,10 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, literal_column, or_, update
+from sqlalchemy import Engine, delete, func, literal_column, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,18 +35,24 @@ TTL = 30
 HOLDER = f"{socket.gethostname()[:100]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def _upsert(s: Session, name: str, until: datetime, *, renew: bool) -> bool:
-    """Insert the lease, or take it over once lapsed; ``renew`` also extends one we hold."""
-    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+def _upsert(s: Session, name: str, ttl: int, *, renew: bool) -> bool:
+    """Insert the lease, or take it over once lapsed; ``renew`` also extends one we hold.
+
+    On PostgreSQL "now" is the database's clock, the one clock every replica shares, so the
+    replicas' own clocks may drift apart without two of them holding a lease at once."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+    current: Any = func.now() if postgres else now()
+    until = current + timedelta(seconds=ttl)
+    insert = postgresql.insert if postgres else sqlite.insert
     upsert: Any = (
         insert(Lease)
         .values(name=name, holder=HOLDER, expires_at=until)
         .on_conflict_do_update(
             index_elements=[Lease.name],
             set_={"holder": HOLDER, "expires_at": until},
-            where=or_(Lease.expires_at <= now(), Lease.holder == HOLDER)
+            where=or_(Lease.expires_at <= current, Lease.holder == HOLDER)
             if renew
-            else Lease.expires_at <= now(),
+            else Lease.expires_at <= current,
         )
         .returning(literal_column("1"))
     )
@@ -56,15 +62,13 @@ def _upsert(s: Session, name: str, until: datetime, *, renew: bool) -> bool:
 def take_in(s: Session, name: str, ttl: int = TTL) -> bool:
     """Take ``name`` inside the caller's transaction: with the write that creates the work, so
     no other process can see the work unowned."""
-    return _upsert(s, name, now() + timedelta(seconds=ttl), renew=False)
+    return _upsert(s, name, ttl, renew=False)
 
 
 def take(engine: Engine, name: str, ttl: int = TTL, *, renew: bool = False) -> bool:
     """Whether this process now holds ``name``. Without ``renew``, a lease this very process
     holds is not taken again: work it is doing is not started twice."""
-    return retrying(
-        engine, lambda s: _upsert(s, name, now() + timedelta(seconds=ttl), renew=renew)
-    )
+    return retrying(engine, lambda s: _upsert(s, name, ttl, renew=renew))
 
 
 def release(engine: Engine, name: str) -> None:
