@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -141,16 +141,16 @@ def run(args: argparse.Namespace) -> int:
     if not settings.replica_id:
         settings = replace(settings, replica_id=f"{socket.gethostname()}:{settings.port}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log_format)  # before anything that may warn
     key_file = settings.data_dir / SECRET_KEY_FILE
     if not settings.database_url.startswith("sqlite") and (
         key_file.is_file() and key_file.read_text().strip() == settings.secret_key
     ):
-        print(
-            f"warning: the secret key is {key_file}, this machine's own. "
-            "Replicas sharing this database must all be given the same PALLET_SECRET_KEY, or a "
-            "token made on one is refused by the others (docs/deploy.md).",
-            file=sys.stderr,
-            flush=True,
+        logging.getLogger("pallet").warning(
+            "the secret key is %s, this machine's own. Replicas sharing this database must all "
+            "be given the same PALLET_SECRET_KEY, or a token made on one is refused by the "
+            "others (docs/deploy.md).",
+            key_file,
         )
     migrated_engine(settings).dispose()
     base = settings.base_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
@@ -165,7 +165,6 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(settings.to_env())
     metrics_dir = _metrics_dir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before prometheus_client loads
-    configure_logging(settings.log_format)
     from pallet.logs import AccessLog  # noqa: F401 - imported by the factory below
 
     log_config = uvicorn_log_config(settings.log_format) or uvicorn.config.LOGGING_CONFIG
