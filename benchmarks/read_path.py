@@ -61,7 +61,10 @@ METRICS = [
     "project page JSON, 1 conn p99 (ms)",
     "/simple/ list, 32 conn (req/s)",
     "/simple/ list size (kB)",
+    "/simple/ list gzip, 32 conn (req/s)",
+    "/simple/ list gzip, on the wire (kB)",
 ]
+GZIP = {"Accept-Encoding": "gzip"}  # what pip and uv send
 
 
 def seed_pallet(database_url: str, first: int, last: int) -> None:
@@ -166,9 +169,10 @@ def spread_script(workdir: Path, template: str, accept: str, spread: int) -> Pat
     return path
 
 
-def check_page(base: str, page: str, listing: str) -> tuple[bool, int]:
+def check_page(base: str, page: str, listing: str) -> tuple[bool, int, str]:
     """Fail loudly when the server would answer wrk with errors or empty pages (which would look
-    fast); tell whether it speaks PEP 691 JSON, and how big its project list is."""
+    fast); tell whether it speaks PEP 691 JSON, how big its project list is, and how many kB of
+    it cross the wire to a client that accepts gzip."""
     with httpx.Client(base_url=base, timeout=60, trust_env=False) as c:
         r = c.get(page % 1, headers={"Accept": JSON})
         r.raise_for_status()
@@ -179,9 +183,14 @@ def check_page(base: str, page: str, listing: str) -> tuple[bool, int]:
         r.raise_for_status()
         if r.text.count("<a ") < FILES_PER_PROJECT:
             raise RuntimeError(f"{page % 1} (HTML) lists fewer than {FILES_PER_PROJECT} files")
-        r = c.get(listing, headers={"Accept": HTML})
+        r = c.get(listing, headers={"Accept": HTML, "Accept-Encoding": "identity"})
         r.raise_for_status()
-        return json_ok, len(r.content)
+        with c.stream("GET", listing, headers={"Accept": HTML, **GZIP}) as gz:
+            gz.raise_for_status()
+            wire = len(b"".join(gz.iter_raw()))
+        if gz.headers.get("content-encoding") != "gzip":
+            return json_ok, len(r.content), f"{wire / 1000:,.0f} (not compressed)"
+        return json_ok, len(r.content), f"{wire / 1000:,.0f}"
 
 
 def settle(url: str) -> None:
@@ -194,15 +203,20 @@ def settle(url: str) -> None:
 def measure(
     base: str, page: str, listing: str, workdir: Path, seconds: int, projects: int
 ) -> dict[str, str]:
-    json_ok, listing_size = check_page(base, page, listing)
+    json_ok, listing_size, gzip_size = check_page(base, page, listing)
     spread = min(SPREAD, projects)
     html = spread_script(workdir, page, HTML, spread)
     js = spread_script(workdir, page, JSON, spread)
 
-    def load(connections: int, script: Path | None, duration: int = seconds) -> WrkResult:
+    def load(
+        connections: int,
+        script: Path | None,
+        duration: int = seconds,
+        headers: dict[str, str] | None = None,
+    ) -> WrkResult:
         settle(base + page % 0)
         url = base if script else base + listing
-        return wrk(url, connections=connections, seconds=duration, script=script)
+        return wrk(url, connections=connections, seconds=duration, script=script, headers=headers)
 
     # Warm caches the way steady traffic would, so the figures are the steady state.
     for script in (html, js, None) if json_ok else (html, None):
@@ -216,6 +230,8 @@ def measure(
     out[METRICS[2]] = f"{one.p50_ms:.2f}{suffix}"
     out[METRICS[3]] = f"{one.p99_ms:.2f}{suffix}"
     out[METRICS[4]] = load(32, None).rate()
+    out[METRICS[6]] = load(32, None, headers=GZIP).rate()
+    out[METRICS[7]] = gzip_size
     return out
 
 

@@ -6,10 +6,12 @@ can publish to and install from Pallet with nothing but a URL and a token.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
 import subprocess
+import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin
@@ -360,6 +362,16 @@ def test_pip_installs_with_dependency(
     server: Server, dists: Dists, env: dict[str, str], tmp_path: Path
 ) -> None:
     _publish_alpha_and_beta(server, dists, env)
+    # Older releases make beta's page big enough to be compressed.
+    publish(
+        server, env, *(dists.wheel("beta", v, requires=("alpha>=1.0",)) for v in ("0.8", "0.9"))
+    )
+    # pip asks for gzip: the JSON page it reads comes compressed, and decodes to the plain one.
+    pip_headers = {"Accept": f"{SIMPLE_JSON}, text/html;q=0.01", "Accept-Encoding": "gzip"}
+    page = urllib.request.Request(f"{server.simple_url}beta/", headers=pip_headers)  # noqa: S310
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(page) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert json.loads(gzip.decompress(resp.read())) == simple_json(server, "beta")
     python = make_venv(tmp_path / "venv", env, pip=True)
     result = pip_install(python, server.simple_url, env, "beta")
     assert result.returncode == 0, describe(result)

@@ -83,3 +83,31 @@ def test_sizes_and_env():
     assert s.private is True and s.max_file_size == 1024 and s.port == 9
     assert Settings.from_env({}, port=7).port == 7
     assert Settings.from_env(s.to_env()) == s
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "chosen"),
+    [
+        (None, ()),
+        ("", ()),
+        ("identity", ()),
+        ("gzip", ("gzip",)),
+        ("x-gzip", ("gzip",)),
+        ("gzip;q=0.5", ()),  # identity (implicitly q=1) is preferred
+        ("gzip, br", ("br", "gzip")),  # our preference at equal q
+        ("gzip, br;q=0.5", ("gzip",)),  # br is liked less than no coding at all
+        ("br;q=0", ()),
+        ("gzip;q=0", ()),
+        ("*", ("br", "gzip")),
+        ("*;q=0.5", ("br", "gzip")),  # identity is under * too: compressed wins the tie
+        ("*;q=0", ()),
+        ("br;Q=0, *", ("gzip",)),
+        ("gzip;q=0.5, identity", ()),
+        ("gzip;q=0.5, identity;q=0.5", ("gzip",)),
+        ("identity;q=0, deflate", ()),
+        ("gzip;q=bogus, br", ("br",)),
+        ("zstd, deflate", ()),
+    ],
+)
+def test_content_coding_negotiation(accept_encoding, chosen):
+    assert negotiate.codings(accept_encoding, ("br", "gzip")) == chosen

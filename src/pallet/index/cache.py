@@ -3,12 +3,48 @@
 Each entry remembers the serial it was built at; a request first reads the current serial (one
 indexed single-row query) and rebuilds on mismatch. So a publish on any replica is visible on the
 very next request everywhere, while the common case costs one tiny query and no rendering.
+
+An entry also holds its bodies compressed (gzip always, ``br`` when the ``brotli`` module is
+installed), made once when it is built, in the same worker thread: a request only picks bytes.
+Bodies under ``COMPRESS_MIN`` bytes stay as they are (a small page saves less than its headers).
 """
 
 from __future__ import annotations
 
+import gzip
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+COMPRESS_MIN = 1024
+
+
+def _gzip(body: bytes) -> bytes:
+    # mtime=0: the same page always compresses to the same bytes (on every replica).
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def _codecs() -> dict[str, Callable[[bytes], bytes]]:
+    codecs: dict[str, Callable[[bytes], bytes]] = {}
+    try:  # optional: used when installed, never a dependency
+        import brotli  # type: ignore[import-not-found]  # noqa: PLC0415
+    except ImportError:
+        pass
+    else:
+        codecs["br"] = lambda body: brotli.compress(body, quality=5)
+    codecs["gzip"] = _gzip
+    return codecs
+
+
+# Content codings we can send, in our order of preference at equal q.
+CODECS = _codecs()
+
+
+def compressed(body: bytes) -> dict[str, bytes]:
+    """``body`` in every coding of ``CODECS``, or nothing for a body too small to bother."""
+    if len(body) < COMPRESS_MIN:
+        return {}
+    return {coding: encode(body) for coding, encode in CODECS.items()}
 
 
 @dataclass(frozen=True)
@@ -16,6 +52,14 @@ class Rendered:
     serial: int
     html: bytes
     json: bytes
+    # The bodies by content coding ("gzip", "br"); empty when not worth it, or not built.
+    html_encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
+    json_encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, serial: int, html: bytes, json: bytes) -> Rendered:
+        """An entry with its compressed bodies: call it in a worker thread, not on the loop."""
+        return cls(serial, html, json, compressed(html), compressed(json))
 
     @property
     def etag(self) -> str:

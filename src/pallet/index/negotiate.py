@@ -81,3 +81,43 @@ def _matches(media: str, offer: str) -> bool:
         return True
     major = offer.split("/")[0]
     return media == f"{major}/*"
+
+
+_CODING_ALIASES = {"x-gzip": "gzip"}  # RFC 9110 §8.4.1.3
+
+
+@lru_cache(maxsize=256)
+def codings(accept_encoding: str | None, offered: tuple[str, ...]) -> tuple[str, ...]:
+    """The content codings of ``offered`` (ours, best first) that the client takes over no
+    coding at all, best first, per RFC 9110 §12.5.3: q-values, ``identity``, ``*`` (any coding
+    not named), ``q=0`` for "not this one". No header (or an empty one) means identity only,
+    as clients that decode nothing (curl, scripts) send none.
+
+    When identity is refused too and nothing here fits, the caller still sends identity: the
+    RFC lets a server do so, and an unreadable body helps no one more than a 406 would."""
+    if not accept_encoding or not accept_encoding.strip():
+        return ()
+    named: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, *params = (p.strip() for p in item.split(";"))
+        coding = coding.lower()
+        if not coding:
+            continue
+        coding = _CODING_ALIASES.get(coding, coding)
+        q = 1.0
+        for p in params:
+            key, _, value = p.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        named[coding] = max(q, named.get(coding, q))
+    star = named.get("*")
+    identity = named.get("identity", 1.0 if star is None else star)
+    ranked = []
+    for rank, coding in enumerate(offered):
+        q = named.get(coding, star if star is not None else 0.0)
+        if q > 0 and q >= identity:  # at equal q a compressed body is the better answer
+            ranked.append((-q, rank, coding))
+    return tuple(coding for *_, coding in sorted(ranked))

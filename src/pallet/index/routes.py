@@ -4,11 +4,17 @@ Pages are served from ``PageCache`` after one serial check (``SerialLookup``, wh
 on the network on the event loop); builds happen in a worker thread.
 Responses carry an ETag (the serial) and ``Cache-Control: max-age=0, must-revalidate`` so HTTP
 caches revalidate cheaply yet a publish shows up on the next request.
+
+Pages over ``cache.COMPRESS_MIN`` bytes are also sent gzip- (or br-) compressed to clients whose
+``Accept-Encoding`` asks for it, from bytes compressed once per build: such answers say
+``Vary: Accept-Encoding`` and carry their own ETag per coding (``"s7-j-gz"``). Downloads are
+never compressed (wheels and sdists already are).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +27,7 @@ from pallet.core.problems import Problem
 from pallet.db.session import read_session
 from pallet.http import etag_matches
 from pallet.index import negotiate, queries, render
-from pallet.index.cache import Rendered
+from pallet.index.cache import CODECS, Rendered
 from pallet.index.downloads import download
 from pallet.public_url import redirect
 from pallet.services import Services
@@ -35,6 +41,8 @@ def _services(request: Request) -> Services:
 
 
 _ETAG_SUFFIX = {negotiate.JSON: "j", negotiate.HTML: "v", negotiate.TEXT_HTML: "h"}
+_CODING_SUFFIX = {"gzip": "-gz", "br": "-br"}
+_OFFERED = tuple(CODECS)
 
 
 def _not_acceptable(why: str) -> Problem:
@@ -58,12 +66,24 @@ def _media(request: Request) -> tuple[str, bool]:
 
 def _respond(request: Request, entry: Rendered, private: bool) -> Response:
     media, by_accept = _media(request)
-    # One ETag per representation (the HTML bodies are equal, their Content-Types are not), so
-    # a cache revalidating several stored variants of a URL cannot swap one for another.
-    etag = f'{entry.etag[:-1]}-{_ETAG_SUFFIX[media]}"'
+    if media == negotiate.JSON:
+        body, encoded = entry.json, entry.json_encoded
+    else:
+        body, encoded = entry.html, entry.html_encoded
     # The URL, query included, is every cache's key. ``?format=`` fixes the representation, so
     # such an answer does not depend on Accept; without it, it does.
     vary = (["Accept"] if by_accept else []) + (["Authorization"] if private else [])
+    coding = None
+    if encoded:  # this body comes compressed too: which one is sent depends on Accept-Encoding
+        vary.append("Accept-Encoding")
+        for wanted in negotiate.codings(request.headers.get("accept-encoding"), _OFFERED):
+            if wanted in encoded:
+                coding = wanted
+                break
+    # One ETag per representation (the HTML bodies are equal, their Content-Types are not) and
+    # per content coding, so a cache revalidating several stored variants of a URL cannot swap
+    # one for another.
+    etag = f'{entry.etag[:-1]}-{_ETAG_SUFFIX[media]}{_CODING_SUFFIX[coding] if coding else ""}"'
     headers = {
         "ETag": etag,
         "Cache-Control": ("private, " if private else "") + _PAGE_CACHE_CONTROL,
@@ -72,29 +92,35 @@ def _respond(request: Request, entry: Rendered, private: bool) -> Response:
         headers["Vary"] = ", ".join(vary)
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    body = entry.json if media == negotiate.JSON else entry.html
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+        body = encoded[coding]
     return Response(body, media_type=media, headers=headers)
 
 
 async def project_list(request: Request) -> Response:
     svc = _services(request)
     principal = await reader(svc, request)
+    if principal is not None and principal.projects is not None:
+        # A token limited to some projects sees only those: built per request, so (unlike the
+        # shared list) not compressed, which would cost each request the CPU it saves on bytes.
+        own = await run_in_threadpool(_build_list, svc, principal.projects)
+        return _respond(request, own, svc.settings.private)
     serial = await svc.lookup.index_serial_async()
     entry = svc.pages.get("/", serial)
     if entry is None:
-        listing = await run_in_threadpool(_load_list, svc)
-        entry = Rendered(listing.serial, render.list_html(listing), render.list_json(listing))
+        entry = await run_in_threadpool(_build_list, svc, None)
         svc.pages.put("/", entry)
-    if principal is not None and principal.projects is not None:
-        listing = await run_in_threadpool(_load_list, svc)
-        listing.projects[:] = [p for p in listing.projects if p[1] in principal.projects]
-        entry = Rendered(listing.serial, render.list_html(listing), render.list_json(listing))
     return _respond(request, entry, svc.settings.private)
 
 
-def _load_list(svc: Services) -> queries.ProjectList:
+def _build_list(svc: Services, only: Collection[str] | None) -> Rendered:
     with read_session(svc.engine) as s:
-        return queries.project_list(s)
+        listing = queries.project_list(s)
+    if only is None:
+        return Rendered.build(listing.serial, render.list_html(listing), render.list_json(listing))
+    listing.projects[:] = [p for p in listing.projects if p[1] in only]
+    return Rendered(listing.serial, render.list_html(listing), render.list_json(listing))
 
 
 async def project_detail(request: Request) -> Response:
@@ -112,18 +138,20 @@ async def project_detail(request: Request) -> Response:
     _id, _display, serial = row
     entry = svc.pages.get(normalized, serial)
     if entry is None:
-        page = await run_in_threadpool(_load_page, svc, normalized)
-        if page is None:
+        entry = await run_in_threadpool(_build_page, svc, normalized)
+        if entry is None:
             raise Problem(404, "not-found", "Project not found", f"No project named {name!r}.")
-        entry = Rendered(page.serial, render.project_html(page), render.project_json(page))
         svc.pages.put(normalized, entry)
     return _respond(request, entry, svc.settings.private)
 
 
-def _load_page(svc: Services, normalized: str) -> queries.ProjectPage | None:
+def _build_page(svc: Services, normalized: str) -> Rendered | None:
     with read_session(svc.engine) as s:
         project = queries.visible_project(s, normalized)
-        return queries.project_page(s, project) if project else None
+        page = queries.project_page(s, project) if project else None
+    if page is None:
+        return None
+    return Rendered.build(page.serial, render.project_html(page), render.project_json(page))
 
 
 routes = [

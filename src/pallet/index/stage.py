@@ -90,7 +90,7 @@ def _page(svc: Services, request: Request, token: str, name: str | None) -> Rend
         require_reader(svc, request, project.normalized_name)
         if name is None:
             listing = ProjectList(0, [(project.name, project.normalized_name)])
-            return Rendered(0, render.list_html(listing), render.list_json(listing))
+            return Rendered.build(0, render.list_html(listing), render.list_json(listing))
         if name != project.normalized_name:
             raise Problem(
                 404,
@@ -99,7 +99,7 @@ def _page(svc: Services, request: Request, token: str, name: str | None) -> Rend
                 f"This stage only holds {project.normalized_name!r}.",
             )
         page = queries.project_page(s, project, [_as_row(f, session.version) for f in staged])
-        return Rendered(page.serial, render.project_html(page), render.project_json(page))
+        return Rendered.build(page.serial, render.project_html(page), render.project_json(page))
 
 
 async def stage_list(request: Request) -> Response:
