@@ -177,7 +177,7 @@ def _run(
         if not deferred:
             raise  # the file stays pending: the client may simply complete again
         if outage(exc, svc):
-            raise  # still `processing`, and still leased: this or another replica retries
+            raise  # still `processing`: its lease freed, the next look here or elsewhere retries
         # A background failure must not leave the file `processing` forever.
         if storage_full(exc):
             failure = insufficient_storage()
