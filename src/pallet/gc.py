@@ -150,13 +150,9 @@ def _free_closed_files(svc: Services) -> int:
     return len(purge.staged_keys)
 
 
-#: The lease that makes one process at a time sweep, whatever the number of replicas.
-SWEEP_LEASE = "gc-sweep"
-
-
 def sweep_exclusively(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict | None:
     """``sweep`` under the sweep lease; None when another process is sweeping right now."""
-    if not leases.take(svc.engine, SWEEP_LEASE):
+    if not leases.take(svc.engine, leases.SWEEP):  # one process at a time, across replicas
         return None
-    with svc.leases.holding(SWEEP_LEASE):
+    with svc.leases.holding(leases.SWEEP):
         return sweep(svc, grace=grace, scan=scan)

@@ -34,8 +34,7 @@ from pallet.db import leases
 from pallet.db.models import FileUploadSession, UploadSession
 from pallet.db.session import retrying
 from pallet.services import Services
-from pallet.upload.v2 import complete, sessions
-from pallet.upload.v2.publishing import lease_name
+from pallet.upload.v2 import sessions
 
 PATH = "/_/test/expire"
 RELEASE_PATH = "/_/test/release-processing"
@@ -101,9 +100,9 @@ async def expire(request: Request) -> Response:
             raise sessions.not_found()
         sessions.authorize(principal, session.normalized_name)
         if lapse:
-            leases.expire(s, lease_name(sid))
+            leases.expire(s, leases.publish(sid))
             for held in sessions.files_of(s, session):
-                leases.expire(s, complete.lease_name(held.id))
+                leases.expire(s, leases.verification(held.id))
             return
         past = sessions.now() - timedelta(seconds=1)
         if fid is None:

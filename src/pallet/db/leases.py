@@ -31,6 +31,20 @@ log = logging.getLogger("pallet.leases")
 
 #: Seconds a lease outlives its holder's last renewal: how long a killed replica's work waits.
 TTL = 30
+#: The leased kinds of work: one sweep at a time, and each deferred (202) item.
+SWEEP = "gc-sweep"
+
+
+def publish(sid: str) -> str:
+    """The lease of a deferred publish of session ``sid``."""
+    return f"publish:{sid}"
+
+
+def verification(fid: str) -> str:
+    """The lease of a deferred verification of file session ``fid``."""
+    return f"complete:{fid}"
+
+
 #: This process, as lease holders are named (pids repeat across machines and restarts).
 HOLDER = f"{socket.gethostname()[:100]}:{os.getpid()}:{secrets.token_hex(4)}"
 

@@ -108,11 +108,6 @@ def _verify(svc: Services, fs: FileUploadSession, rules: UploadRules) -> dict:
     }
 
 
-def lease_name(fid: str) -> str:
-    """The lease of a deferred verification (pallet.db.leases)."""
-    return f"complete:{fid}"
-
-
 @dataclass(frozen=True)
 class FileRef:
     """The file session being verified, and, for an answer to a request, whose request it is.
@@ -148,7 +143,7 @@ def _finish(
                 setattr(fs, key, value)
         if rules is not None:  # deferred: recorded, and owned from this transaction on
             fs.verify_rules = rules.name
-            leases.take_in(s, lease_name(ref.fid))
+            leases.take_in(s, leases.verification(ref.fid))
         else:
             fs.staged_key = None  # moved to its content address, or deleted on failure
         if problem is not None:
@@ -197,7 +192,7 @@ def finish_deferred(
     svc: Services, fs: FileUploadSession, ref: FileRef
 ) -> tuple[dict | None, Problem | None]:
     """Verify a file whose ``complete`` answered 202, holding its lease (taken already)."""
-    with svc.leases.holding(lease_name(ref.fid)):
+    with svc.leases.holding(leases.verification(ref.fid)):
         return _run(svc, fs, ref, rules_named(fs.verify_rules, svc.settings), True)
 
 

@@ -40,7 +40,7 @@ def recover(svc: Services) -> dict[str, int]:
             select(FileUploadSession.id).where(FileUploadSession.status == FileState.PROCESSING)
         ).scalars().all()
     for sid in sids:
-        name = publishing.lease_name(sid)
+        name = leases.publish(sid)
         if not leases.take(svc.engine, name):
             continue  # its owner is alive and at it
         if _still_processing(svc, UploadSession, sid) is None:
@@ -50,7 +50,7 @@ def recover(svc: Services) -> dict[str, int]:
         publishing.finish_deferred(svc, sid)
         counts["publishes_recovered"] += 1
     for fid in fids:
-        name = complete.lease_name(fid)
+        name = leases.verification(fid)
         if not leases.take(svc.engine, name):
             continue
         fs = _still_processing(svc, FileUploadSession, fid)

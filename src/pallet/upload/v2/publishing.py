@@ -104,7 +104,7 @@ def publish(svc: Services, ctx: Ctx, deferred: bool) -> dict:
                 )
         session.status = target
         if deferred:  # owned from this transaction on: no replica sees it unowned
-            leases.take_in(s, lease_name(session.id))
+            leases.take_in(s, leases.publish(session.id))
         else:
             _make_visible(s, session, project, live)
         return session_body(ctx.links, session, sessions.files_of(s, session))
@@ -123,15 +123,10 @@ def _make_visible(
     journal.record(s, project, f"publish {session.version}: {names}")
 
 
-def lease_name(sid: str) -> str:
-    """The lease of a deferred publish (pallet.db.leases)."""
-    return f"publish:{sid}"
-
-
 def finish_deferred(svc: Services, sid: str) -> None:
     """Second half of a deferred publish, holding its lease (taken already): flip the reserved
     rows visible, or roll back. Idempotent: a session no longer ``processing`` is left alone."""
-    with svc.leases.holding(lease_name(sid)):
+    with svc.leases.holding(leases.publish(sid)):
         _finish_deferred(svc, sid)
 
 
