@@ -242,3 +242,12 @@ def test_an_upload_2_body_is_returned_as_is():
     body = {"meta": {"api-version": "2.0"}, "links": {"session": URL}, "status": "open"}
     answer = httpx.Response(201, json=body, request=httpx.Request("POST", URL))
     assert v2_body(answer) == body
+
+
+def test_default_retries_outlast_a_restart_whatever_the_jitter(monkeypatch) -> None:  # noqa: ANN001
+    """A store or index restarting takes seconds; the default retries must not give up within
+    ~30 s even when every random draw is the smallest possible."""
+    monkeypatch.setattr(transport_module.random, "uniform", lambda low, _high: low)
+    policy = RetryPolicy()
+    shortest = sum(policy.delay(attempt, None) for attempt in range(policy.attempts - 1))
+    assert shortest >= 30

@@ -1,6 +1,6 @@
 """HTTP for the client: one pooled httpx client, retries where they are safe, one-line errors.
 
-Retry policy (exponential backoff with full jitter, ``Retry-After`` honoured):
+Retry policy (exponential backoff with equal jitter, ``Retry-After`` honoured):
 
 - ``429`` and ``503`` mean the server did not do the work: every request is retried;
 - transport errors, ``500``, ``502`` and ``504`` may hide work that was done: only idempotent
@@ -105,7 +105,11 @@ def v2_body(response: httpx.Response) -> dict[str, Any]:
 
 @dataclass
 class RetryPolicy:
-    attempts: int = 6
+    """Eight attempts with "equal jitter" backoff: each wait is at least half its exponential
+    step, so the retries span at least ~30 s (an index or store restarting) whatever the dice
+    say, while clients that failed together still spread out."""
+
+    attempts: int = 8
     base_delay: float = 0.5
     max_delay: float = 30.0
 
@@ -116,7 +120,8 @@ class RetryPolicy:
                 return min(max(float(retry_after), 0.0), self.max_delay)
             except ValueError:
                 pass
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
+        step = min(self.max_delay, self.base_delay * (1 << attempt))
+        return step / 2 + random.uniform(0, step / 2)  # noqa: S311
 
 
 Body = Callable[[], Iterable[bytes]] | bytes | None
