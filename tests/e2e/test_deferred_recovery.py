@@ -89,6 +89,17 @@ def test_work_of_a_killed_replica_is_finished_by_another(
         ("--deferred-publish",) if step == "publish" else ("--deferred-complete-size", "1")
     )
     first = start_server(tmp_path / "a", database_url=database_url, extra_args=held + deferral)
+    started = [first]
+    try:
+        _kill_then_recover(step, first, database_url, tmp_path, started)
+    finally:
+        for server in started:  # by PID, whatever failed
+            server.stop()
+
+
+def _kill_then_recover(  # noqa: PLR0913
+    step: str, first, database_url: str, tmp_path: Path, started: list  # noqa: ANN001
+) -> None:
     wheel = make_wheel(tmp_path / "w", "phoenix", "1.0")
     with httpx.Client(timeout=30) as http:
         made = _release_with_one_file(http, first.url, first.token, wheel)
@@ -118,6 +129,7 @@ def test_work_of_a_killed_replica_is_finished_by_another(
             database_url=database_url,
             extra_args=("--test-hooks", "--gc-interval", "0", "--storage-url", store),
         )
+        started.append(survivor)
         base = survivor.url
         session_url = base + httpx.URL(session["links"]["session"]).path
         sid = session_url.rstrip("/").rsplit("/", 1)[-1]
