@@ -3,7 +3,9 @@ wrk and print tables. Everything talks to 127.0.0.1 only and every wait is bound
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
+import platform
 import re
 import shutil
 import signal
@@ -343,12 +345,130 @@ class Table:
     def add(self, metric: str, values: dict[str, str]) -> None:
         self.rows.append([metric, *(values.get(c, "-") for c in self.columns)])
 
-    def print(self) -> None:
+    def lines(self) -> list[str]:
+        """The table as Markdown (pipes and a dashed rule), notes indented after it."""
         header = ["metric", *self.columns]
         widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(len(header))]
-        print(f"\n{self.title}")
+        out = []
         for row in [header, ["-" * w for w in widths], *self.rows]:
-            print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        for note in self.notes:
-            print(f"  {note}")
+            cells = " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            out.append(f"| {cells} |")
+        return out + ([""] if self.notes else []) + [f"  {note}" for note in self.notes]
+
+    def print(self) -> None:
+        """Print the table, and append it to the day's results file (see ``results_file``)."""
+        print(f"\n{self.title}")
+        print("\n".join(self.lines()))
         sys.stdout.flush()
+        self.save()
+
+    def save(self, path: Path | None = None) -> Path | None:
+        path = path or results_file()
+        if path is None:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            if path.stat().st_size == 0:
+                out.write(f"# Benchmark results, {_dt.date.today().isoformat()}\n")
+            marker = f"<!-- run {run_id()} -->"
+            if marker not in path.read_text(encoding="utf-8"):
+                out.write(f"\n{marker}\n{machine_context()}")
+            script = f"{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".rstrip()
+            out.write(f"\n### {self.title}\n\n`{script}`\n\n")
+            out.write("\n".join(self.lines()) + "\n")
+        return path
+
+
+# Where the tables go besides stdout. ``make bench`` sets PALLET_BENCH_RUN once for all its
+# scripts, so the machine context is written once per run; a script run by hand is a run alone.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_ENV = "PALLET_BENCH_RESULTS"  # a file to append to instead, or "off"
+RUN_ENV = "PALLET_BENCH_RUN"
+_RUN_ID = f"{_dt.datetime.now().strftime('%Y-%m-%dT%H:%M:%S')}-{os.getpid()}"
+_LOAD_AT_START = os.getloadavg()
+
+
+def run_id() -> str:
+    return os.environ.get(RUN_ENV) or _RUN_ID
+
+
+def results_file() -> Path | None:
+    """``benchmarks/results/<YYYY-MM-DD>.md``; ``<date>-quick.md`` when the script was given
+    ``--quick`` or ``PALLET_BENCH_QUICK`` is set (``make bench-quick``): small sizes are not
+    the day's figures. ``PALLET_BENCH_RESULTS=off`` writes nothing, a path writes there."""
+    chosen = os.environ.get(RESULTS_ENV, "")
+    if chosen.lower() in ("off", "0", "no", "none"):
+        return None
+    if chosen:
+        return Path(chosen)
+    quick = "--quick" in sys.argv[1:] or bool(os.environ.get("PALLET_BENCH_QUICK"))
+    return RESULTS_DIR / f"{_dt.date.today().isoformat()}{'-quick' if quick else ''}.md"
+
+
+def _first_line(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    text = (done.stdout + done.stderr).strip()
+    return text.splitlines()[0] if text else "not found"
+
+
+def _package(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _nginx() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
+    )
+
+
+def machine_context() -> str:
+    """What the figures depend on: processor, memory, kernel, Python, the server stack's and
+    the load tools' versions, and the commit measured (``+dirty`` when the tree had changes)."""
+    cpu = "unknown"
+    try:
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = found.group(1).strip() if found else platform.processor() or "unknown"
+    except OSError:
+        pass
+    ram = status_like("/proc/meminfo", "MemTotal")
+    root = Path(__file__).resolve().parent.parent
+    commit = _first_line(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"])
+    dirty = _first_line(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    nginx = _nginx()
+    wrk_path = shutil.which("wrk")
+    rows = {
+        "CPU": f"{cpu}, {os.cpu_count()} cores",
+        "RAM": f"{ram / 2**30:.1f} GiB" if ram else "unknown",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "uvicorn / starlette / sqlalchemy": " / ".join(
+            _package(p) for p in ("uvicorn", "starlette", "sqlalchemy")
+        ),
+        "uvloop / httptools": " / ".join(_package(p) for p in ("uvloop", "httptools")),
+        "nginx": _first_line([nginx, "-v"]).split("/", 1)[-1] if nginx else "not installed",
+        "wrk": _first_line([wrk_path, "-v"]).split(" [")[0].removeprefix("wrk ")
+        if wrk_path
+        else "not installed",
+        "commit": commit + ("+dirty" if dirty not in ("", "not found") else ""),
+        "load average as this script started": " ".join(f"{x:.2f}" for x in _LOAD_AT_START),
+    }
+    lines = [f"## Run {run_id()}", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows.items()]
+    return "\n".join(lines) + "\n"
+
+
+def status_like(path: str, key: str) -> int:
+    """A ``key: N kB`` field of a /proc file, in bytes (0 when missing)."""
+    try:
+        m = re.search(rf"^{key}:\s+(\d+)", Path(path).read_text(), re.MULTILINE)
+    except OSError:
+        return 0
+    return int(m.group(1)) * 1024 if m else 0

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,12 +34,15 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
     BIN,
+    HOST,
     Table,
     WrkResult,
     ensure_wrk,
     exit_cleanly_on_sigterm,
+    free_port,
     log,
     serve_devpi,
+    start,
     start_devpi,
     start_pallet,
     start_pypiserver,
@@ -54,16 +58,30 @@ FILES_PER_PROJECT = 10
 SPREAD = 100  # distinct project pages the load cycles through
 WARMUP_SECONDS = 2
 
+M_JSON = "project page JSON, 32 conn (req/s)"
+M_HTML = "project page HTML, 32 conn (req/s)"
+M_JSON_GZ = "project page JSON gzip, 32 conn (req/s)"
+M_P50 = "project page JSON, 1 conn p50 (ms)"
+M_P99 = "project page JSON, 1 conn p99 (ms)"
+M_LIST = "/simple/ list, 32 conn (req/s)"
+M_LIST_SIZE = "/simple/ list size (kB)"
+M_LIST_GZ = "/simple/ list gzip, 32 conn (req/s)"
+M_LIST_GZ_SIZE = "/simple/ list gzip, on the wire (kB)"
+M_LIST_BR = "/simple/ list br, 32 conn (req/s)"
 METRICS = [
-    "project page JSON, 32 conn (req/s)",
-    "project page HTML, 32 conn (req/s)",
-    "project page JSON, 1 conn p50 (ms)",
-    "project page JSON, 1 conn p99 (ms)",
-    "/simple/ list, 32 conn (req/s)",
-    "/simple/ list size (kB)",
-    "/simple/ list gzip, 32 conn (req/s)",
-    "/simple/ list gzip, on the wire (kB)",
+    M_JSON,
+    M_HTML,
+    M_JSON_GZ,
+    M_P50,
+    M_P99,
+    M_LIST,
+    M_LIST_SIZE,
+    M_LIST_GZ,
+    M_LIST_GZ_SIZE,
+    M_LIST_BR,
 ]
+# The rows whose Pallet / nginx ratio is printed: throughput, the same request to each.
+RATIOS = [M_JSON, M_HTML, M_JSON_GZ, M_LIST, M_LIST_GZ, M_LIST_BR]
 GZIP = {"Accept-Encoding": "gzip"}  # what pip and uv send
 
 
@@ -155,24 +173,36 @@ def unseed_pallet(database_url: str, last: int) -> None:
     engine.dispose()
 
 
-def spread_script(workdir: Path, template: str, accept: str, spread: int) -> Path:
-    """A wrk script cycling over ``spread`` project pages (``template`` has one %d)."""
-    path = workdir / f"spread-{'json' if accept == JSON else 'html'}-{abs(hash(template))}.lua"
+def spread_script(
+    workdir: Path, template: str, accept: str, spread: int, encoding: str | None = None
+) -> Path:
+    """A wrk script cycling over ``spread`` project pages (``template`` has one %d). wrk's
+    ``-H`` headers do not reach requests a script formats, so the coding is asked for here."""
+    kind = "json" if accept == JSON else "html"
+    path = workdir / f"spread-{kind}-{encoding or 'identity'}-{abs(hash(template))}.lua"
+    extra = f', ["Accept-Encoding"]="{encoding}"' if encoding else ""
     path.write_text(
         "local i = 0\n"
         "request = function()\n"
         f"  i = (i + 37) % {spread}\n"
         f'  return wrk.format("GET", string.format("{template}", i), '
-        f'{{["Accept"]="{accept}"}})\n'
+        f'{{["Accept"]="{accept}"{extra}}})\n'
         "end\n"
     )
     return path
 
 
-def check_page(base: str, page: str, listing: str) -> tuple[bool, int, str]:
+def wire_size(client: httpx.Client, url: str, encoding: str) -> tuple[str | None, int]:
+    """The Content-Encoding answered to ``Accept-Encoding: encoding`` and the bytes sent."""
+    with client.stream("GET", url, headers={"Accept": HTML, "Accept-Encoding": encoding}) as r:
+        r.raise_for_status()
+        return r.headers.get("content-encoding"), len(b"".join(r.iter_raw()))
+
+
+def check_page(base: str, page: str, listing: str) -> tuple[bool, int, str, bool]:
     """Fail loudly when the server would answer wrk with errors or empty pages (which would look
-    fast); tell whether it speaks PEP 691 JSON, how big its project list is, and how many kB of
-    it cross the wire to a client that accepts gzip."""
+    fast); tell whether it speaks PEP 691 JSON, how big its project list is, how many kB of it
+    cross the wire to a client that accepts gzip, and whether it serves the list in br."""
     with httpx.Client(base_url=base, timeout=60, trust_env=False) as c:
         r = c.get(page % 1, headers={"Accept": JSON})
         r.raise_for_status()
@@ -185,12 +215,11 @@ def check_page(base: str, page: str, listing: str) -> tuple[bool, int, str]:
             raise RuntimeError(f"{page % 1} (HTML) lists fewer than {FILES_PER_PROJECT} files")
         r = c.get(listing, headers={"Accept": HTML, "Accept-Encoding": "identity"})
         r.raise_for_status()
-        with c.stream("GET", listing, headers={"Accept": HTML, **GZIP}) as gz:
-            gz.raise_for_status()
-            wire = len(b"".join(gz.iter_raw()))
-        if gz.headers.get("content-encoding") != "gzip":
-            return json_ok, len(r.content), f"{wire / 1000:,.0f} (not compressed)"
-        return json_ok, len(r.content), f"{wire / 1000:,.0f}"
+        coding, wire = wire_size(c, listing, "gzip")
+        br = wire_size(c, listing, "br")[0] == "br"
+        if coding != "gzip":
+            return json_ok, len(r.content), f"{wire / 1000:,.0f} (not compressed)", br
+        return json_ok, len(r.content), f"{wire / 1000:,.0f}", br
 
 
 def settle(url: str) -> None:
@@ -203,10 +232,11 @@ def settle(url: str) -> None:
 def measure(
     base: str, page: str, listing: str, workdir: Path, seconds: int, projects: int
 ) -> dict[str, str]:
-    json_ok, listing_size, gzip_size = check_page(base, page, listing)
+    json_ok, listing_size, gzip_size, br = check_page(base, page, listing)
     spread = min(SPREAD, projects)
     html = spread_script(workdir, page, HTML, spread)
     js = spread_script(workdir, page, JSON, spread)
+    js_gz = spread_script(workdir, page, JSON, spread, "gzip")
 
     def load(
         connections: int,
@@ -219,28 +249,196 @@ def measure(
         return wrk(url, connections=connections, seconds=duration, script=script, headers=headers)
 
     # Warm caches the way steady traffic would, so the figures are the steady state.
-    for script in (html, js, None) if json_ok else (html, None):
+    for script in (html, js, js_gz, None) if json_ok else (html, None):
         load(8, script, WARMUP_SECONDS)
 
-    out = {"/simple/ list size (kB)": f"{listing_size / 1000:,.0f}"}
-    out[METRICS[0]] = load(32, js).rate() if json_ok else "n/a (no JSON)"
-    out[METRICS[1]] = load(32, html).rate()
+    out = {M_LIST_SIZE: f"{listing_size / 1000:,.0f}"}
+    out[M_JSON] = load(32, js).rate() if json_ok else "n/a (no JSON)"
+    out[M_HTML] = load(32, html).rate()
+    out[M_JSON_GZ] = load(32, js_gz).rate() if json_ok else "n/a (no JSON)"
     one = load(1, js if json_ok else html)
     suffix = "" if json_ok else " (HTML)"
-    out[METRICS[2]] = f"{one.p50_ms:.2f}{suffix}"
-    out[METRICS[3]] = f"{one.p99_ms:.2f}{suffix}"
-    out[METRICS[4]] = load(32, None).rate()
-    out[METRICS[6]] = load(32, None, headers=GZIP).rate()
-    out[METRICS[7]] = gzip_size
+    out[M_P50] = f"{one.p50_ms:.2f}{suffix}"
+    out[M_P99] = f"{one.p99_ms:.2f}{suffix}"
+    out[M_LIST] = load(32, None).rate()
+    out[M_LIST_GZ] = load(32, None, headers=GZIP).rate()
+    out[M_LIST_GZ_SIZE] = gzip_size
+    out[M_LIST_BR] = load(32, None, headers={"Accept-Encoding": "br"}).rate() if br else "n/a"
     return out
 
 
-def run_pallet(workdir: Path, data: Path, url: str, seconds: int, projects: int) -> dict[str, str]:
-    proc, base = start_pallet(workdir, data, workers=2, database_url=url)
+# What nginx copies of each answer: the headers that tell a client what it got and how long to
+# keep it. (nginx adds Server, Date, Last-Modified and Accept-Ranges of its own.)
+COPIED_HEADERS = ("etag", "vary", "content-encoding", "cache-control")
+
+
+@dataclass
+class Snapshot:
+    """Pallet's answers stored as files: ``<kind><coding><path>page.<kind>`` under ``root``
+    (kind ``j`` JSON or ``h`` HTML, coding ``""``, ``gz`` or ``br``), and their headers."""
+
+    root: Path
+    # "/jgz/simple/proj1/page.j" (the file's path under root) -> the headers to send with it
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    codings: set[str] = field(default_factory=set)
+    content_types: dict[str, str] = field(default_factory=dict)  # kind -> Content-Type
+
+
+def snapshot(base: str, page: str, listing: str, spread: int, root: Path) -> Snapshot:
+    """Fetch from the running Pallet every page the load will ask for, in each representation
+    and coding the load asks for, with the very headers the load sends: the bytes and headers
+    nginx will serve for it."""
+    shot = Snapshot(root)
+    paths = [(page % i, kind) for i in range(spread) for kind in ("j", "h")] + [(listing, "h")]
+    with httpx.Client(base_url=base, timeout=60, trust_env=False) as c:
+        for path, kind in paths:
+            for coding, accept_encoding in (("", "identity"), ("gz", "gzip"), ("br", "br")):
+                headers = {"Accept": JSON if kind == "j" else HTML}
+                headers["Accept-Encoding"] = accept_encoding
+                with c.stream("GET", path, headers=headers) as r:
+                    r.raise_for_status()
+                    body = b"".join(r.iter_raw())
+                    got = r.headers.get("content-encoding", "")
+                    if coding and got != accept_encoding:
+                        continue  # not served in this coding: nginx answers identity too
+                    key = f"/{kind}{coding}{path}page.{kind}"  # the file, as nginx's $uri
+                    target = root / key.lstrip("/")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(body)
+                    copied = {h: r.headers[h] for h in COPIED_HEADERS if h in r.headers}
+                    shot.headers[key] = copied
+                    shot.content_types[kind] = r.headers["content-type"]
+                    if coding:
+                        shot.codings.add(coding)
+    return shot
+
+
+def _quoted(value: str) -> str:
+    if "'" in value or "\\" in value:
+        raise ValueError(f"unexpected character in header value {value!r}")
+    return f"'{value}'"
+
+
+def nginx_config(shot: Snapshot, port: int, prefix: Path, workers: int = 2) -> str:
+    """nginx at its best for static pages: sendfile, an open-file cache, no access log, no
+    limit on requests per kept-alive connection (uvicorn has none either). The representation
+    is chosen from Accept and Accept-Encoding by regex (simpler than Pallet's q-values: the
+    ceiling gets the cheaper negotiation), the headers by a map from the file's path (the
+    ``$uri`` once ``try_files`` found it)."""
+    maps = []
+    for header in COPIED_HEADERS:
+        entries = "\n".join(
+            f"    {_quoted(key)} {_quoted(headers[header])};"
+            for key, headers in shot.headers.items()
+            if header in headers
+        )
+        var = header.replace("-", "_")
+        maps.append(f"  map $uri $pallet_{var} {{\n    default '';\n{entries}\n  }}")
+    codings = ['    "~*\\bbr\\b" br;'] if "br" in shot.codings else []
+    codings += ['    "~*\\bgzip\\b" gz;'] if "gz" in shot.codings else []
+    types = "\n".join(f"    {_quoted(ct)} {kind};" for kind, ct in shot.content_types.items())
+    temp = "\n".join(
+        f"  {what}_temp_path {prefix / 'temp' / what};"
+        for what in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    add = "\n".join(
+        f"      add_header {h.title()} $pallet_{h.replace('-', '_')};" for h in COPIED_HEADERS
+    )
+    return f"""worker_processes {workers};
+daemon off;
+pid {prefix / "nginx.pid"};
+error_log {prefix / "error.log"} warn;
+events {{
+  worker_connections 4096;
+}}
+http {{
+  access_log off;
+  server_tokens off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  open_file_cache max=4096 inactive=300s;
+  open_file_cache_valid 300s;
+  etag off;
+  max_ranges 0;
+{temp}
+  types {{
+{types}
+  }}
+  default_type application/octet-stream;
+  map $http_accept $pallet_kind {{
+    default h;
+    "~*application/vnd\\.pypi\\.simple\\.v1\\+json" j;
+  }}
+  map $http_accept_encoding $pallet_coding {{
+    default '';
+{chr(10).join(codings)}
+  }}
+{chr(10).join(maps)}
+  server {{
+    listen {HOST}:{port} reuseport;
+    root {shot.root};
+    location / {{
+      try_files /$pallet_kind$pallet_coding${{uri}}page.$pallet_kind =404;
+{add}
+    }}
+  }}
+}}
+"""
+
+
+def nginx_binary() -> str:
+    """Debian's nginx, installed when missing by the script the cluster tests use too."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "nginx.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        raise RuntimeError(f"nginx is not available: {done.stderr[-1000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def run_nginx(
+    workdir: Path, shot: Snapshot, page: str, listing: str, seconds: int, projects: int
+) -> dict[str, str]:
+    prefix = workdir / "nginx"
+    (prefix / "temp").mkdir(parents=True, exist_ok=True)
+    # Workers started by root run as nobody: they must reach the pages (not list the folders).
+    for folder in (workdir, prefix, shot.root):
+        folder.chmod(0o711 if folder == workdir else 0o755)
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_config(shot, port, prefix))
+    base = f"http://{HOST}:{port}"
+    cmd = [nginx_binary(), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    proc = start("nginx", cmd, prefix, f"{base}{listing}", timeout=60)
     try:
-        return measure(base, "/simple/proj%d/", "/simple/", workdir, seconds, projects)
+        return measure(base, page, listing, workdir, seconds, projects)
     finally:
         proc.stop()
+
+
+def run_pallet(
+    workdir: Path, data: Path, url: str, seconds: int, projects: int, ceiling: bool = True
+) -> tuple[dict[str, str], dict[str, str] | None]:
+    """Pallet's figures, then (``ceiling``) nginx's serving the pages Pallet rendered."""
+    page, listing = "/simple/proj%d/", "/simple/"
+    proc, base = start_pallet(workdir, data, workers=2, database_url=url)
+    try:
+        ours = measure(base, page, listing, workdir, seconds, projects)
+        shot = None
+        if ceiling:
+            root = workdir / f"nginx-pages-{projects}"
+            shot = snapshot(base, page, listing, min(SPREAD, projects), root)
+    finally:
+        proc.stop()
+    if shot is None:
+        return ours, None
+    try:
+        return ours, run_nginx(workdir, shot, page, listing, seconds, projects)
+    except Exception as exc:  # noqa: BLE001 - Pallet's figures stand without the ceiling
+        log(f"nginx failed: {exc}")
+        return ours, {}
 
 
 def run_pypiserver(
@@ -350,6 +548,11 @@ def main() -> int:
         "--database-url",
         help="run Pallet on this empty database (e.g. PostgreSQL); our rows are removed after",
     )
+    parser.add_argument(
+        "--no-nginx",
+        action="store_true",
+        help="leave out the ceiling: nginx serving the pages Pallet rendered, as static files",
+    )
     args = parser.parse_args()
     exit_cleanly_on_sigterm()
     ensure_wrk()
@@ -358,6 +561,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pallet-read-bench-"))
     columns: list[str] = []
     results: dict[str, dict[str, str]] = {}
+    pairs: list[tuple[str, str, int]] = []  # (pallet column, nginx column, projects)
     try:
         if args.only in (None, "pallet"):
             data = workdir / "pallet"
@@ -366,17 +570,27 @@ def main() -> int:
             try:
                 for n in scales:  # the bigger scale adds projects to the smaller one
                     col = f"pallet ({n:,} projects)"
+                    ceiling = f"nginx, same pages ({n:,} projects)"
                     columns.append(col)
+                    if not args.no_nginx:
+                        columns.append(ceiling)
+                        pairs.append((col, ceiling, n))
                     try:
                         started = time.monotonic()
                         seed_pallet(url, seeded, n)
                         seeded = n
                         took = time.monotonic() - started
                         log(f"pallet: {n:,} projects x 10 files seeded in {took:.1f}s")
-                        results[col] = run_pallet(workdir, data, url, seconds, n)
+                        ours, limit = run_pallet(
+                            workdir, data, url, seconds, n, ceiling=not args.no_nginx
+                        )
+                        results[col] = ours
+                        if limit is not None:
+                            results[ceiling] = limit
                     except Exception as exc:  # noqa: BLE001 - report and carry on
                         log(f"pallet ({n:,} projects) failed: {exc}")
                         results[col] = {}
+                        results.setdefault(ceiling, {})
                         break
             finally:
                 if args.database_url and seeded:
@@ -413,10 +627,42 @@ def main() -> int:
         "devpi-server: one process, as it ships. Server and wrk share this machine's cores.",
         "'-' = that server failed (its error is printed above the table).",
     ]
+    if pairs:
+        table.notes.insert(
+            2,
+            "nginx (2 workers) serves the very pages Pallet rendered, as static files with "
+            "Pallet's Content-Type, ETag, Vary, Content-Encoding and Cache-Control.",
+        )
     for metric in METRICS:
         table.add(metric, {c: results[c].get(metric, "-") for c in columns})
     table.print()
+    if pairs:
+        ratio_table(results, pairs).print()
     return 0
+
+
+def _rate(cell: str) -> float | None:
+    """The req/s of a table cell ("21,034" or "21,034 (3 err)"); None for a failed figure."""
+    try:
+        return float(cell.split(" ")[0].replace(",", ""))
+    except ValueError:
+        return None
+
+
+def ratio_table(results: dict[str, dict[str, str]], pairs: list[tuple[str, str, int]]) -> Table:
+    """Pallet's throughput as a share of nginx serving the same bytes, per request and scale."""
+    table = Table(
+        "Read path: Pallet as a share of the ceiling (nginx serving the same pages)",
+        [f"pallet / nginx ({n:,} projects)" for _, _, n in pairs],
+    )
+    for metric in RATIOS:
+        row = {}
+        for (ours, limit, _n), column in zip(pairs, table.columns, strict=True):
+            a, b = _rate(results[ours].get(metric, "-")), _rate(results[limit].get(metric, "-"))
+            row[column] = f"{a / b:.0%}" if a and b else "-"
+        table.add(metric.removesuffix(" (req/s)"), row)
+    table.notes.append("Target (issue 12): >= 50% for project pages. Same wrk runs as above.")
+    return table
 
 
 if __name__ == "__main__":
