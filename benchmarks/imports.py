@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import BIN, exit_cleanly_on_sigterm, log  # noqa: E402
+from benchmarks.common import BIN, Table, exit_cleanly_on_sigterm, log  # noqa: E402
 from tests.dists import make_wheel  # noqa: E402
 
 
@@ -81,10 +81,11 @@ def main() -> None:
                 (f"pallet import, {label}", seconds, f"re-run {summary['rerun_seconds']:.2f} s")
             )
             shutil.rmtree(run_dir)
-        print(f"\n| {args.count} small wheels | seconds | files/s | note |")
-        print("|---|---|---|---|")
+        table = Table(f"pallet import: {args.count} small wheels", ["seconds", "files/s", "note"])
         for label, seconds, note in rows:
-            print(f"| {label} | {seconds:.2f} | {args.count / seconds:.0f} | {note} |")
+            values = {"seconds": f"{seconds:.2f}", "files/s": f"{args.count / seconds:.0f}"}
+            table.add(label, {**values, "note": note})
+        table.print()
 
 
 if __name__ == "__main__":
