@@ -72,7 +72,7 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
             .with_for_update(skip_locked=True)
         ).scalars()
         for session in due:
-            p = sessions.cancel(s, session, notice="The session expired and was canceled.")
+            p = sessions.cancel(s, session, notice=sessions.EXPIRED)
             purge.staged_keys += p.staged_keys
             purge.content_sha256 += p.content_sha256
             purge.multipart += p.multipart

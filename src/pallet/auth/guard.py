@@ -28,14 +28,24 @@ def unauthorized(detail: str) -> Problem:
     )
 
 
-def authenticate(services: Services, request: Request) -> Principal | None:
+def authenticate(
+    services: Services, request: Request, session: Session | None = None
+) -> Principal | None:
+    """The request's principal. ``session``: a transaction the caller has open anyway, so the
+    token check shares it instead of opening its own."""
     token = token_from_authorization(request.headers.get("authorization"))
     if token is None:
         return None
-    with read_session(services.engine) as s:
-        principal = verify_token(s, services.settings.secret_key, token)
-        if principal is None:
-            raise unauthorized(_why_refused(s, token))
+    if session is None:
+        with read_session(services.engine) as s:
+            return _checked(services, s, token)
+    return _checked(services, session, token)
+
+
+def _checked(services: Services, s: Session, token: str) -> Principal:
+    principal = verify_token(s, services.settings.secret_key, token)
+    if principal is None:
+        raise unauthorized(_why_refused(s, token))
     if principal.inactive_reason:
         raise Problem(
             403,
@@ -64,8 +74,10 @@ def _why_refused(session: Session, token: str) -> str:
     )
 
 
-def require_uploader(services: Services, request: Request) -> Principal:
-    principal = authenticate(services, request)
+def require_uploader(
+    services: Services, request: Request, session: Session | None = None
+) -> Principal:
+    principal = authenticate(services, request, session)
     if principal is None:
         raise unauthorized(
             "Uploads need an API token: user '__token__', password = the token "

@@ -23,7 +23,7 @@ from pallet.auth.tokens import Principal
 from pallet.core import upload2
 from pallet.core.problems import Problem
 from pallet.db.models import FileUploadSession, UploadSession
-from pallet.db.session import retrying, write_session
+from pallet.db.session import read_session, retrying, write_session
 from pallet.public_url import base_url
 from pallet.services import Services
 from pallet.upload.links import Links
@@ -46,15 +46,15 @@ def links_for(request: Request, svc: Services) -> Links:
     return Links(base_url(request), svc.settings.upload_root)
 
 
-def prepare(request: Request) -> tuple[Services, Principal]:
-    """Negotiate and authenticate: every Upload 2.0 endpoint's first step."""
+def negotiate(request: Request) -> Services:
+    """Every Upload 2.0 endpoint's first step, before any I/O: problems in the v2 shape, and
+    406 for a client that does not accept the v2 media type."""
     request.state.problem_meta = upload2.META
     if not upload2.accepts_v2(request.headers.get("accept")):
         raise Problem(
             406, "not-acceptable", "Not acceptable", f"This endpoint speaks {upload2.MEDIA_TYPE}."
         )
-    svc: Services = request.app.state.services
-    return svc, require_uploader(svc, request)
+    return request.app.state.services
 
 
 def purge(svc: Services, what: Purge | None) -> None:
@@ -63,6 +63,13 @@ def purge(svc: Services, what: Purge | None) -> None:
         from pallet.gc import purge_blobs
 
         purge_blobs(svc, what)
+
+
+async def purge_after(svc: Services, what: Purge | None) -> None:
+    """``purge`` on a worker thread, when there is anything to purge (most requests: nothing,
+    and then no thread hop)."""
+    if what is not None:
+        await run_in_threadpool(purge, svc, what)
 
 
 @dataclass
@@ -116,27 +123,41 @@ _ID = re.compile(r"[0-9a-f]{1,64}")
 
 
 def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
+    """Negotiate, then authenticate and load the session (and file) in one read transaction on
+    one worker thread. Only an expired session needs a write (its expiry cancels it): that rare
+    case takes a second, write transaction. Handlers re-load under their own write lock when
+    they change anything; this first load is what they may answer from or stream against."""
+
     async def endpoint(request: Request) -> Response:
-        svc, principal = await run_in_threadpool(prepare, request)
-        ids = (request.path_params["sid"], request.path_params.get("fid") or "0")
-        if not all(_ID.fullmatch(i) for i in ids):  # ids are ours: hex, never a NUL for SQL
-            raise sessions.not_found()
-        ctx = Ctx(
-            svc,
-            principal,
-            links_for(request, svc),
-            request.path_params["sid"],
-            request.path_params.get("fid"),
-        )
+        svc = negotiate(request)
+        sid, fid = request.path_params["sid"], request.path_params.get("fid")
 
-        def load(s: Session) -> Purge | None:
-            ctx.session, expired = sessions.load(s, ctx.sid, principal)
-            if with_file:
-                ctx.file = files.load(s, ctx.session, ctx.fid or "")
-            return expired
+        def load(s: Session) -> Ctx:
+            principal = require_uploader(svc, request, s)
+            if not all(_ID.fullmatch(i) for i in (sid, fid or "0")):
+                raise sessions.not_found()  # ids are ours: hex, never a NUL for SQL
+            ctx = Ctx(svc, principal, links_for(request, svc), sid, fid)
+            ctx.session = sessions.load_current(s, sid, principal)
+            if with_file and ctx.session is not None:
+                ctx.file = files.load(s, ctx.session, fid or "")
+            return ctx
 
-        expired = await run_in_threadpool(retrying, svc.engine, load)
-        await run_in_threadpool(purge, svc, expired)
+        def enter() -> tuple[Ctx, Purge | None]:
+            with read_session(svc.engine) as s:
+                ctx = load(s)
+            if ctx.session is not None:
+                return ctx, None
+
+            def expire(s: Session) -> Purge | None:
+                ctx.session, expired = sessions.load(s, sid, ctx.principal)
+                if with_file:
+                    ctx.file = files.load(s, ctx.session, fid or "")
+                return expired
+
+            return ctx, retrying(svc.engine, expire)
+
+        ctx, expired = await run_in_threadpool(enter)
+        await purge_after(svc, expired)
         return await handler(request, svc, ctx)
 
     return endpoint

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from pallet.auth.guard import require_uploader
 from pallet.connections import early_too_large
 from pallet.core import upload2
 from pallet.core.attestations import parse_attestations
@@ -28,8 +29,8 @@ from pallet.upload.v2.context import (
     JSONish,
     file_endpoint,
     links_for,
-    prepare,
-    purge,
+    negotiate,
+    purge_after,
     session_endpoint,
     v2_response,
 )
@@ -39,8 +40,8 @@ from pallet.upload.verify import upload_rules
 _MAX_ATTESTATIONS = 4 * 2**20
 
 
-async def _json_body(request: Request) -> JSONish:
-    upload2.check_content_type(request.headers.get("content-type"))
+async def _raw_body(request: Request) -> bytes:
+    """The JSON body's bytes, refused early (413) past ``upload2.MAX_BODY``."""
     too_large = early_too_large(request.headers, upload2.MAX_BODY, "Upload 2.0 JSON bodies")
     if too_large is not None:
         raise too_large
@@ -48,20 +49,32 @@ async def _json_body(request: Request) -> JSONish:
     async for chunk in request.stream():
         raw.extend(chunk)
         if len(raw) > upload2.MAX_BODY:
-            return upload2.parse_body(bytes(raw))  # raises 413
-    return upload2.parse_body(bytes(raw))
+            break  # parse_body answers 413
+    return bytes(raw)
+
+
+def _parse(request: Request, raw: bytes) -> JSONish:
+    upload2.check_content_type(request.headers.get("content-type"))
+    return upload2.parse_body(raw)
+
+
+async def _json_body(request: Request) -> JSONish:
+    upload2.check_content_type(request.headers.get("content-type"))
+    return upload2.parse_body(await _raw_body(request))
 
 
 # --- publishing sessions ---------------------------------------------------------------
 
 
 async def create_session(request: Request) -> Response:
-    svc, principal = await run_in_threadpool(prepare, request)
-    body = await _json_body(request)
-    name, normalized, version = upload2.parse_create_session(body)
+    svc = negotiate(request)
+    raw = await _raw_body(request)
     links = links_for(request, svc)
 
     def work(s: Session) -> JSONish:
+        # One transaction checks the token, the body and the name, and opens the session.
+        principal = require_uploader(svc, request, s)
+        name, normalized, version = upload2.parse_create_session(_parse(request, raw))
         session = sessions.create(s, svc.settings, principal, name, normalized, version)
         return session_body(links, session, [])
 
@@ -91,7 +104,7 @@ async def cancel_session(request: Request, svc: Services, ctx: Ctx) -> Response:
         return sessions.cancel(s, session)
 
     purged = await run_in_threadpool(retrying, svc.engine, work)
-    await run_in_threadpool(purge, svc, purged)
+    await purge_after(svc, purged)
     return Response(status_code=204)
 
 
@@ -170,7 +183,7 @@ async def delete_file(request: Request, svc: Services, ctx: Ctx) -> Response:
         return sessions.delete_file(files.load(s, session, ctx.fid or ""), session)
 
     purged = await run_in_threadpool(retrying, svc.engine, work)
-    await run_in_threadpool(purge, svc, purged)
+    await purge_after(svc, purged)
     return Response(status_code=204)
 
 

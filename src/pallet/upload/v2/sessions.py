@@ -123,6 +123,22 @@ def load(
     s: Session, sid: str, principal: Principal, *, for_update: bool = False
 ) -> tuple[UploadSession, Purge | None]:
     """The session, authorized, with expiry applied (an expired session is canceled)."""
+    session = _authorized(s, sid, principal, for_update)
+    purge = cancel(s, session, notice=EXPIRED) if _lapsed(session) else None
+    return session, purge
+
+
+def load_current(s: Session, sid: str, principal: Principal) -> UploadSession | None:
+    """The session, authorized, for a read-only transaction; None when it has lapsed and must
+    be canceled first (``load``, in a write transaction)."""
+    session = _authorized(s, sid, principal, False)
+    return None if _lapsed(session) else session
+
+
+EXPIRED = "The session expired and was canceled."
+
+
+def _authorized(s: Session, sid: str, principal: Principal, for_update: bool) -> UploadSession:
     stmt = select(UploadSession).where(UploadSession.id == sid)
     if for_update:
         stmt = stmt.with_for_update()
@@ -130,13 +146,14 @@ def load(
     if session is None:
         raise not_found()
     authorize(principal, session.normalized_name)
-    purge = None
-    if (
+    return session
+
+
+def _lapsed(session: UploadSession) -> bool:
+    return (
         session.status in (SessionState.OPEN, SessionState.ERROR)
         and aware(session.expires_at) <= now()
-    ):
-        purge = cancel(s, session, notice="The session expired and was canceled.")
-    return session, purge
+    )
 
 
 def files_of(s: Session, session: UploadSession) -> list[FileUploadSession]:
