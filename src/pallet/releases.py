@@ -27,7 +27,7 @@ def set_yanked(
         canonical = canonicalize_version(version, strip_trailing_zero=True)
     except InvalidVersion:
         raise Problem(400, "invalid-version", "Invalid version", f"{version!r}") from None
-    with write_session(engine) as s:
+    with write_session(engine, durable=True) as s:
         row = s.execute(
             select(Project, Release)
             .join(Release, Release.project_id == Project.id)

@@ -43,7 +43,7 @@ def run_create(args: argparse.Namespace) -> int:
 
     settings, engine = existing_index(args, init=args.init, secret=True)
     expires = timedelta(days=args.expires_in_days) if args.expires_in_days else None
-    with write_session(engine) as s:
+    with write_session(engine, durable=True) as s:
         row, token = create_token(
             s,
             settings.secret_key,
@@ -83,7 +83,7 @@ def run_revoke(args: argparse.Namespace) -> int:
     from pallet.db.session import write_session
 
     _settings, engine = existing_index(args)
-    with write_session(engine) as s:
+    with write_session(engine, durable=True) as s:
         row = s.get(Token, args.token_id)
         if row is None:
             print(f"no token with id {args.token_id}")

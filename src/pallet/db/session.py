@@ -1,6 +1,13 @@
 """Transactions. On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so two worker
 processes never both read-then-upgrade (which SQLite answers with an immediate, unretried
-SQLITE_BUSY); PostgreSQL relies on constraints and retries instead."""
+SQLITE_BUSY); PostgreSQL relies on constraints and retries instead.
+
+Durability: SQLite runs WAL with ``synchronous=NORMAL``, where a commit is not flushed to disk
+(a power cut may lose the last ones, never corrupt). Transactions that make something visible
+for good (a publish, an upload, a yank, a token) are ``durable``: they commit under
+``synchronous=FULL``, which flushes the WAL, and with it every commit before it. The steps of an
+Upload 2.0 session in between need not pay for a flush each. PostgreSQL commits durably always.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +31,18 @@ def install_sqlite_begin(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # noqa: ANN001
-        immediate = conn.get_execution_options().get("pallet_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        sync = "FULL" if options.get("pallet_durable", False) else "NORMAL"
+        if conn.info.get("pallet_synchronous", "NORMAL") != sync:  # set per connection
+            conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+            conn.info["pallet_synchronous"] = sync
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("pallet_write", False) else "BEGIN")
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    with Session(engine.execution_options(pallet_write=True), expire_on_commit=False) as s:
+def write_session(engine: Engine, *, durable: bool = False) -> Iterator[Session]:
+    bound = engine.execution_options(pallet_write=True, pallet_durable=durable)
+    with Session(bound, expire_on_commit=False) as s:
         with s.begin():
             yield s
 
@@ -42,12 +54,14 @@ def read_session(engine: Engine) -> Iterator[Session]:
             yield s
 
 
-def retrying(engine: Engine, work: Callable[[Session], T], attempts: int = 4) -> T:
+def retrying(
+    engine: Engine, work: Callable[[Session], T], attempts: int = 4, *, durable: bool = False
+) -> T:
     """Run ``work`` in a write transaction, re-running it when a concurrent writer won a race
     (unique violation) or the database was momentarily locked."""
     for attempt in range(attempts):
         try:
-            with write_session(engine) as s:
+            with write_session(engine, durable=durable) as s:
                 return work(s)
         except (IntegrityError, OperationalError):
             if attempt == attempts - 1:

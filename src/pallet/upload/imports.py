@@ -229,7 +229,7 @@ def _publish_batch(engine: Engine, batch: list[tuple[Path, VerifiedFile]], quota
             journal.record(s, projects[normalized], f"import {count} file(s)")
         return outcomes
 
-    return retrying(engine, transaction)
+    return retrying(engine, transaction, durable=True)
 
 
 def import_files(

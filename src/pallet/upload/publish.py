@@ -233,4 +233,4 @@ def publish_file(
         journal.record(s, project, f"add {vf.dist.packagetype} file {vf.filename}")
         return Published(vf.filename, vf.spooled.digests.sha256, created=True)
 
-    return retrying(engine, transaction)
+    return retrying(engine, transaction, durable=True)

@@ -109,7 +109,7 @@ def publish(svc: Services, ctx: Ctx, deferred: bool) -> dict:
             _make_visible(s, session, project, live)
         return session_body(ctx.links, session, sessions.files_of(s, session))
 
-    return retrying(svc.engine, work)
+    return retrying(svc.engine, work, durable=True)
 
 
 def _make_visible(
@@ -149,7 +149,7 @@ def _finish_deferred(svc: Services, sid: str) -> None:
         _make_visible(s, session, project, live)
 
     try:
-        retrying(svc.engine, work)
+        retrying(svc.engine, work, durable=True)
     except Exception as exc:
         if outage(exc, svc):
             raise  # still `processing`: once the lease is free, this or another replica retries
