@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install serve test test-fast lint bench clean postgres dist
+.PHONY: install serve test test-fast lint bench bench-quick clean postgres dist
 
 # The last uv with `publish --direct` (removed in 0.12.7) lives apart from the current uv.
 UV_DIRECT := $(VENV)/uv-direct/bin/uv
@@ -44,6 +44,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Every table is printed and appended to benchmarks/results/<date>.md (bench-quick: <date>-quick.md)
+# under one header with the machine context, written once per run.
+bench bench-quick: export PALLET_BENCH_RUN := $(shell date +%Y-%m-%dT%H:%M:%S)
+bench-quick: export PALLET_BENCH_QUICK := 1
+
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/read_path.py
@@ -52,6 +57,16 @@ bench: install
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/imports.py
 	$(BIN)/python benchmarks/db_latency.py
+
+# The same tables at small sizes, in under 5 minutes on a 2-core machine.
+bench-quick: install
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/read_path.py --quick --peer-projects 300
+	$(BIN)/python benchmarks/upload.py --size 64M
+	$(BIN)/python benchmarks/upload2_ops.py --releases 20 --sqlite-only
+	$(BIN)/python benchmarks/publish.py --size 64M --small-count 30
+	$(BIN)/python benchmarks/imports.py --count 100
+	$(BIN)/python benchmarks/db_latency.py --quick
 
 # Pallet's own sdist and wheel, checked by twine, then installed as users do (a fresh venv and
 # `uv tool install`) and started.
