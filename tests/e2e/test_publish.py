@@ -265,8 +265,7 @@ def test_injected_503s_are_survived_by_retries(
         r"POST:/files/$",  # create file session
         r"PUT:/_/blobs/",  # the pre-signed PUT
         r"POST:/complete$",
-        r"GET:/sessions/[0-9a-f]+/$",
-        r"POST:/publish$",
+        r"POST:/publish$",  # (the session is not read before it: publish answers with it)
     ]
     server = server_factory(extra_args=("--inject-503", ",".join(faults)))
     files = release(tmp_path / "dist", "flaky")
@@ -276,6 +275,51 @@ def test_injected_503s_are_survived_by_retries(
     assert result.stdout.count("retry:") >= len(faults), result.stdout
     assert server.log(None).count("injected 503") == len(faults)
     assert listed(server, "flaky") == {f.name: sha256(f) for f in files}
+
+
+def test_releases_of_different_projects_go_in_parallel_and_one_projects_in_order(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Many one-file releases must not wait on each other's round trips; two releases of one
+    new project must not race (the first reserves the name until it is published). Each
+    publish is held ``processing`` for a while by the server, so "in parallel" is seen in the
+    sessions' own timestamps: every project's session was opened before any was finished."""
+    server = server_factory(extra_args=("--deferred-publish", "--processing-delay", "1.5"))
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    wheels = [make_wheel(dist, name, "1.0") for name in ("lane-a", "lane-b", "lane-c")]
+    wheels.append(make_wheel(dist, "lane-a", "2.0"))
+    result = publish(server, "--json", "-j", "4", *wheels, env=client_env(tmp_path))
+    assert result.returncode == 0, describe(result)
+    releases = summary(result)["releases"]
+    assert [(r["name"], r["version"], r["status"]) for r in releases] == [
+        ("lane-a", "1.0", "published"),
+        ("lane-b", "1.0", "published"),
+        ("lane-c", "1.0", "published"),
+        ("lane-a", "2.0", "published"),
+    ]
+    from sqlalchemy import select
+
+    from pallet.db.engine import make_engine
+    from pallet.db.models import UploadSession
+
+    engine = make_engine(server.database_url or f"sqlite:///{server.data_dir / 'pallet.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    UploadSession.normalized_name,
+                    UploadSession.version,
+                    UploadSession.created,
+                    UploadSession.finished,
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    times = {(name, version): (created, finished) for name, version, created, finished in rows}
+    firsts = [times[n, "1.0"] for n in ("lane-a", "lane-b", "lane-c")]
+    assert max(c for c, _ in firsts) < min(f for _, f in firsts), times
+    assert times["lane-a", "2.0"][0] >= times["lane-a", "1.0"][1], times
 
 
 def test_interrupted_session_is_reported_and_publish_refuses_without_resume(

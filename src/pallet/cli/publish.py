@@ -49,7 +49,11 @@ def register(sub, common) -> None:  # noqa: ANN001, ARG001 - client commands nee
         help="files this large use multipart parts in parallel when offered (default 100M)",
     )
     p.add_argument(
-        "--jobs", "-j", type=int, default=3, help="files uploaded in parallel (default 3)"
+        "--jobs",
+        "-j",
+        type=int,
+        default=3,
+        help="files uploaded in parallel, over all releases (default 3)",
     )
     p.add_argument(
         "--part-jobs", type=int, default=4, help="parts of one file in parallel (default 4)"

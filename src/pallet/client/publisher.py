@@ -61,6 +61,7 @@ class Publisher:
         self._endpoints: Endpoints | None = None
         self._live: list[FileUpload] = []
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, self.options.jobs))
 
     @property
     def endpoints(self) -> Endpoints:
@@ -72,23 +73,47 @@ class Publisher:
         return self._endpoints
 
     def publish(self, releases: dict[tuple[str, str], list[Dist]]) -> list[ReleaseResult]:
-        """Every release is tried, whatever happened to the ones before it."""
+        """Every release is tried, whatever happened to the ones before it. Releases of
+        different projects go in parallel (``jobs`` files in flight in all): many one-file
+        releases would otherwise wait on each other's round trips. Releases of one project go
+        in order, as given: a first release reserves the project's name until it is published.
+        Results come back in the order given."""
         self.reporter.start(sum(d.size for files in releases.values() for d in files))
-        results = []
+        results = {key: self._result_for(files) for key, files in releases.items()}
+        lanes: dict[str, list[tuple[str, str]]] = {}
+        for key in releases:
+            lanes.setdefault(canonicalize_name(key[0]), []).append(key)
+
+        def lane(keys: list[tuple[str, str]]) -> None:
+            for key in keys:
+                self._one_release(releases[key], results[key])
+
         try:
-            for files in releases.values():
-                result = ReleaseResult(files[0].name, files[0].version)
-                result.files = [FileResult(d.filename, d.size) for d in files]
-                try:
-                    self._release(files, result)
-                except ClientError as exc:
-                    result.status, result.error = "failed", str(exc)
-                    if result.session:
-                        result.notices.append(f"the session stays open: {result.session}")
-                results.append(result)
+            self._in_parallel(
+                [functools.partial(lane, keys) for keys in lanes.values()], "pallet-release"
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(None) from None
         finally:
             self.reporter.stop()
-        return results
+        return list(results.values())
+
+    @staticmethod
+    def _result_for(files: list[Dist]) -> ReleaseResult:
+        result = ReleaseResult(files[0].name, files[0].version)
+        result.files = [FileResult(d.filename, d.size) for d in files]
+        return result
+
+    def _one_release(self, files: list[Dist], result: ReleaseResult) -> None:
+        if self.cancel.is_set():
+            result.status = "canceled"
+            return
+        try:
+            self._release(files, result)
+        except ClientError as exc:
+            result.status, result.error = "failed", str(exc)
+            if result.session:
+                result.notices.append(f"the session stays open: {result.session}")
 
     # --- one release --------------------------------------------------------------------
 
@@ -151,8 +176,10 @@ class Publisher:
                     f"the session stays open: finish it with --resume ({session.url})"
                 )
             return result
-        session.refresh()
+        if self.cancel.is_set():  # Ctrl-C while the files were going: publish nothing
+            raise Interrupted(session)
         if self.options.stage:
+            session.refresh()
             result.status = "staged"
             return result
         try:
@@ -306,23 +333,36 @@ class Publisher:
         )
 
     def _run_files(self, jobs: list[tuple[Dist, FileResult, Callable[[], None]]]) -> None:
-        """Run per-file work on ``--jobs`` threads; a file's failure is recorded on its result
-        and the others carry on. Ctrl-C stops every transfer at its next chunk."""
+        """Run per-file work, at most ``jobs`` files at once over every release; a file's
+        failure is recorded on its result and the others carry on."""
 
         def guarded(dist: Dist, result: FileResult, work: Callable[[], None]) -> None:
-            try:
-                work()
-            except transfers.Canceled:
-                result.status = "canceled"
-            except ClientError as exc:
-                result.status, result.error = "failed", str(exc)
-                result.retryable = not permanent(exc)
-                self.reporter.message(f"{dist.filename}: failed: {exc}")
+            with self._slots:
+                if self.cancel.is_set():
+                    result.status = "canceled"
+                    return
+                try:
+                    work()
+                except transfers.Canceled:
+                    result.status = "canceled"
+                except ClientError as exc:
+                    result.status, result.error = "failed", str(exc)
+                    result.retryable = not permanent(exc)
+                    self.reporter.message(f"{dist.filename}: failed: {exc}")
 
+        self._in_parallel([functools.partial(guarded, *job) for job in jobs], "pallet-file")
+
+    def _in_parallel(self, calls: list[Callable[[], None]], name: str) -> None:
+        """Run ``calls`` on up to ``jobs`` threads. Ctrl-C (seen by the main thread only)
+        stops every transfer at its next chunk, lets the threads wind down, then surfaces as
+        ``Interrupted`` with an open session to report, if any."""
+        if len(calls) == 1:
+            calls[0]()
+            return
         pool = ThreadPoolExecutor(
-            max_workers=max(1, self.options.jobs), thread_name_prefix="pallet-file"
+            max_workers=max(1, min(self.options.jobs, len(calls))), thread_name_prefix=name
         )
-        futures: list[Future[None]] = [pool.submit(guarded, *job) for job in jobs]
+        futures: list[Future[None]] = [pool.submit(call) for call in calls]
         try:
             pending = set(futures)
             while pending:
@@ -332,5 +372,8 @@ class Publisher:
         except KeyboardInterrupt:
             self.cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            for future in futures:  # a release that was cut short names its open session
+                if not future.cancelled() and isinstance(future.exception(), Interrupted):
+                    raise future.exception() from None  # type: ignore[misc]
             raise
         pool.shutdown(wait=True)
