@@ -100,7 +100,33 @@ def test_each_encoding_revalidates_with_its_own_etag(index, big):
             assert body == b""
             assert r.headers["etag"] == etag
             assert "Accept-Encoding" in _vary(r)
-    # Another encoding's ETag is no match: the client gets the full body it asked for.
+
+
+def test_an_etag_of_another_coding_is_no_match(index, big):
+    """A client revalidating with the identity ETag while accepting gzip gets 200 and the gzip
+    body, not a 304. This is deliberate.
+
+    RFC 9110 first selects the representation (here by ``Accept-Encoding``: gzip, which we
+    prefer whenever the client takes it), then compares ``If-None-Match`` with the *selected*
+    representation's ETag (§13.1.2, §13.2.1); gzip and identity bodies are different
+    representations with different ETags (§8.8.3.3). Answering 304 with the identity ETag would
+    also be lawful (identity is always acceptable), and would save one body. But it would pin
+    every cache that first stored the identity body, such as a CDN that was first asked by curl,
+    to the uncompressed page for all its gzip clients, for as long as the page does not change:
+    the opposite of what compression is for. The 200 costs one compressed body, once; the
+    client then holds the gzip ETag and revalidates with it.
+
+    pip and uv never send such a mix: pip's CacheControl keeps each response with the values
+    of the request headers its ``Vary`` names, uses (and revalidates) a stored response only
+    for a request with the same ``Accept-Encoding``, and pip always sends ``gzip, deflate``;
+    uv's cache does the same with its constant ``Accept-Encoding``. They get 304s, as the test
+    above shows. A cache holding several variants lists all their ETags (RFC 9111 §4.3.1) and
+    gets the 304 for the one selected, as below.
+
+    The reverse case is a 200 on any reading: a client holding the gzip ETag that no longer
+    accepts gzip cannot use the body it holds."""
+    gz, _ = raw_get(index.client, big, Accept=JSON, **{"Accept-Encoding": "gzip"})
+    plain, _ = raw_get(index.client, big, Accept=JSON, **{"Accept-Encoding": "identity"})
     r, body = raw_get(
         index.client,
         big,
@@ -109,7 +135,16 @@ def test_each_encoding_revalidates_with_its_own_etag(index, big):
     )
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
+    assert r.headers["etag"] == gz.headers["etag"]
+    assert json.loads(gzip.decompress(body))["name"] == "big-pkg"
+    # Both ETags listed (a cache holding both variants): the selected one matches.
+    both = f"{plain.headers['etag']}, {gz.headers['etag']}"
     r, _ = raw_get(
+        index.client, big, Accept=JSON, **{"Accept-Encoding": "gzip", "If-None-Match": both}
+    )
+    assert r.status_code == 304
+    assert r.headers["etag"] == gz.headers["etag"]
+    r, body = raw_get(
         index.client,
         big,
         Accept=JSON,
@@ -117,6 +152,7 @@ def test_each_encoding_revalidates_with_its_own_etag(index, big):
     )
     assert r.status_code == 200
     assert "content-encoding" not in r.headers
+    assert json.loads(body)["name"] == "big-pkg"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import gzip
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 COMPRESS_MIN = 1024
 
@@ -55,6 +56,9 @@ class Rendered:
     # The bodies by content coding ("gzip", "br"); empty when not worth it, or not built.
     html_encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
     json_encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
+    # Answers already prepared from this entry (status line aside: headers and body), keyed by
+    # what chose them; filled by ``pallet.index.routes.answer`` as requests come.
+    answers: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, serial: int, html: bytes, json: bytes) -> Rendered:
@@ -70,6 +74,10 @@ class PageCache:
     def __init__(self, max_entries: int = 20_000) -> None:
         self._entries: OrderedDict[str, Rendered] = OrderedDict()
         self.max_entries = max_entries
+
+    def holds(self, key: str) -> bool:
+        """Whether a page is kept under ``key`` (at whatever serial): a cheap test first."""
+        return key in self._entries
 
     def get(self, key: str, serial: int) -> Rendered | None:
         entry = self._entries.get(key)

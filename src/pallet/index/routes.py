@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
@@ -52,20 +53,64 @@ def _not_acceptable(why: str) -> Problem:
 
 def _media(request: Request) -> tuple[str, bool]:
     """The media type to serve, and whether ``Accept`` chose it (else ``?format=`` did)."""
-    formats = request.query_params.getlist(negotiate.FORMAT_PARAM)
-    if formats:
-        try:
-            return negotiate.from_format(formats), False
-        except negotiate.Unsupported as exc:
-            raise _not_acceptable(str(exc)) from None
+    if request.scope.get("query_string"):  # parsing an absent query costs every request
+        formats = request.query_params.getlist(negotiate.FORMAT_PARAM)
+        if formats:
+            try:
+                return negotiate.from_format(formats), False
+            except negotiate.Unsupported as exc:
+                raise _not_acceptable(str(exc)) from None
     media = negotiate.choose(request.headers.get("accept"))
     if media is None:
         raise _not_acceptable("The Accept header names no format this index serves.")
     return media, True
 
 
-def _respond(request: Request, entry: Rendered, private: bool) -> Response:
-    media, by_accept = _media(request)
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A page answer ready to send: status, raw header list (shared: copy before changing)
+    and body (empty for a 304)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def answer(
+    entry: Rendered,
+    media: str,
+    by_accept: bool,
+    accept_encoding: str | None,
+    if_none_match: str | None,
+    private: bool,
+) -> Answer:
+    """The answer to a request for ``entry`` in ``media``. The headers of each representation
+    are made once per entry and kept on it, so a request only negotiates and compares ETags."""
+    if media == negotiate.JSON:
+        encoded = entry.json_encoded
+    else:
+        encoded = entry.html_encoded
+    coding = None
+    if encoded:  # this body comes compressed too: which one is sent depends on Accept-Encoding
+        for wanted in negotiate.codings(accept_encoding, _OFFERED):
+            if wanted in encoded:
+                coding = wanted
+                break
+    key = (media, by_accept, coding, private)
+    prepared = entry.answers.get(key)
+    if prepared is None:
+        prepared = entry.answers[key] = _prepare(entry, media, by_accept, coding, private)
+    etag, ok, not_modified = prepared
+    if if_none_match and etag_matches(if_none_match, etag):
+        return not_modified
+    return ok
+
+
+def _prepare(
+    entry: Rendered, media: str, by_accept: bool, coding: str | None, private: bool
+) -> tuple[str, Answer, Answer]:
+    """(ETag, the 200, the 304) of one representation of ``entry``, with the headers Starlette's
+    ``Response`` would have made, in its order."""
     if media == negotiate.JSON:
         body, encoded = entry.json, entry.json_encoded
     else:
@@ -73,29 +118,56 @@ def _respond(request: Request, entry: Rendered, private: bool) -> Response:
     # The URL, query included, is every cache's key. ``?format=`` fixes the representation, so
     # such an answer does not depend on Accept; without it, it does.
     vary = (["Accept"] if by_accept else []) + (["Authorization"] if private else [])
-    coding = None
-    if encoded:  # this body comes compressed too: which one is sent depends on Accept-Encoding
+    if encoded:
         vary.append("Accept-Encoding")
-        for wanted in negotiate.codings(request.headers.get("accept-encoding"), _OFFERED):
-            if wanted in encoded:
-                coding = wanted
-                break
     # One ETag per representation (the HTML bodies are equal, their Content-Types are not) and
     # per content coding, so a cache revalidating several stored variants of a URL cannot swap
     # one for another.
     etag = f'{entry.etag[:-1]}-{_ETAG_SUFFIX[media]}{_CODING_SUFFIX[coding] if coding else ""}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": ("private, " if private else "") + _PAGE_CACHE_CONTROL,
-    }
+    cache_control = ("private, " if private else "") + _PAGE_CACHE_CONTROL
+    common = [(b"etag", etag.encode()), (b"cache-control", cache_control.encode())]
     if vary:
-        headers["Vary"] = ", ".join(vary)
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
+        common.append((b"vary", ", ".join(vary).encode()))
+    not_modified = Answer(304, common, b"")
     if coding is not None:
-        headers["Content-Encoding"] = coding
         body = encoded[coding]
-    return Response(body, media_type=media, headers=headers)
+        common = [*common, (b"content-encoding", coding.encode())]
+    content_type = media + ("; charset=utf-8" if media.startswith("text/") else "")
+    ok = Answer(
+        200,
+        [
+            *common,
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", content_type.encode()),
+        ],
+        body,
+    )
+    return etag, ok, not_modified
+
+
+class _Sent(Response):
+    """A prepared ``Answer`` as a Starlette response (no header building per request)."""
+
+    def __init__(self, prepared: Answer) -> None:
+        self.status_code = prepared.status
+        self.raw_headers = list(prepared.headers)  # middleware may add to its own copy
+        self.body = prepared.body
+        self.background = None
+
+
+def _respond(request: Request, entry: Rendered, private: bool) -> Response:
+    media, by_accept = _media(request)
+    headers = request.headers
+    return _Sent(
+        answer(
+            entry,
+            media,
+            by_accept,
+            headers.get("accept-encoding"),
+            headers.get("if-none-match"),
+            private,
+        )
+    )
 
 
 async def project_list(request: Request) -> Response:
@@ -129,7 +201,7 @@ async def project_detail(request: Request) -> Response:
     normalized = canonicalize_name(name) if _NAME.match(name) else None
     if normalized is None:
         raise Problem(404, "not-found", "Not found", "Not a valid project name.")
-    if name != normalized or not request.url.path.endswith("/"):
+    if name != normalized or not request.scope["path"].endswith("/"):
         return redirect(request, f"/simple/{normalized}/")
     await reader(svc, request, normalized)
     row = await svc.lookup.project_async(normalized)
