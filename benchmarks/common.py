@@ -386,6 +386,7 @@ RESULTS_ENV = "PALLET_BENCH_RESULTS"  # a file to append to instead, or "off"
 RUN_ENV = "PALLET_BENCH_RUN"
 _RUN_ID = f"{_dt.datetime.now().strftime('%Y-%m-%dT%H:%M:%S')}-{os.getpid()}"
 _LOAD_AT_START = os.getloadavg()
+_COMMIT_AT_START = ""  # set at the end of this module: what was checked out as the script began
 
 
 def run_id() -> str:
@@ -440,8 +441,7 @@ def machine_context() -> str:
         pass
     ram = status_like("/proc/meminfo", "MemTotal")
     root = Path(__file__).resolve().parent.parent
-    commit = _first_line(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"])
-    dirty = _first_line(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    commit = _COMMIT_AT_START or _commit(root)
     nginx = _nginx()
     wrk_path = shutil.which("wrk")
     rows = {
@@ -457,12 +457,33 @@ def machine_context() -> str:
         "wrk": _first_line([wrk_path, "-v"]).split(" [")[0].removeprefix("wrk ")
         if wrk_path
         else "not installed",
-        "commit": commit + ("+dirty" if dirty not in ("", "not found") else ""),
+        "commit": commit + _source(root),
         "load average as this script started": " ".join(f"{x:.2f}" for x in _LOAD_AT_START),
     }
     lines = [f"## Run {run_id()}", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows.items()]
     return "\n".join(lines) + "\n"
+
+
+def _commit(root: Path) -> str:
+    """HEAD, ``+dirty`` when tracked files differ from it."""
+    commit = _first_line(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"])
+    dirty = _first_line(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    return commit + ("+dirty" if dirty not in ("", "not found") else "")
+
+
+def _source(root: Path) -> str:
+    """Where the measured servers' ``pallet`` comes from, when not this checkout's ``src``
+    (``PYTHONPATH`` naming an export of a commit, for one): then the tree's state says nothing."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import pallet; print(pallet.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    if not found or Path(found).resolve().is_relative_to(root / "src"):
+        return ""
+    return " (pallet imported from outside this checkout)"
 
 
 def status_like(path: str, key: str) -> int:
@@ -472,3 +493,6 @@ def status_like(path: str, key: str) -> int:
     except OSError:
         return 0
     return int(m.group(1)) * 1024 if m else 0
+
+
+_COMMIT_AT_START = _commit(Path(__file__).resolve().parent.parent)
