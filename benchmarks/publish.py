@@ -7,6 +7,10 @@
 - **one release of many small wheels** (``--small-count``, 30, of about 100 kB each, one
   platform tag each): ``pallet publish`` at ``--jobs 3`` (its default) and ``--jobs 8`` with the
   default mechanism, ``twine upload`` and ``uv publish``. Files/s is the count over the wall time.
+- **many one-file releases** (``--releases``, 200, wheels of about 10 kB, one project each):
+  ``pallet publish --jobs 8`` with Upload 2.0 and with ``--protocol legacy``, ``uv publish``
+  and ``twine upload``, each into a freshly started Pallet; the last row is each client's time
+  over uv's.
 - ``--s3``: the large-wheel Upload 2.0 mechanisms again, against a Pallet whose blobs live in a
   real SeaweedFS S3 gateway (started as ``tests/seaweedfs.py`` does, credentials enforced). With
   the pre-signed mechanisms the bytes go straight to the store, so Pallet's memory must not move.
@@ -28,7 +32,7 @@ to stdout.
 
 ``--only`` takes a client (``http-post-bytes``, ``presigned-put``, ``s3multipart``,
 ``pallet-legacy``, ``twine``, ``uv``, ``pallet-j3``, ``pallet-j8``) or a scenario (``large``,
-``small``, ``s3``) and may be repeated.
+``small``, ``releases``, ``s3``) and may be repeated.
 """
 
 from __future__ import annotations
@@ -83,7 +87,9 @@ MECHANISMS = {
 }
 LARGE = [*MECHANISMS, "pallet-legacy", "twine", "uv"]
 SMALL = ["pallet-j3", "pallet-j8", "twine", "uv"]
-SCENARIOS = ["large", "small", "s3"]
+RELEASES = ["pallet-2.0-j8", "pallet-legacy-j8", "uv", "twine"]
+RELEASE_FILE_SIZE = 10_000  # payload bytes of each one-file release's wheel
+SCENARIOS = ["large", "small", "releases", "s3"]
 
 M_TIME = "wall time, process start→exit (s)"
 M_MBPS = "throughput (MB/s)"
@@ -95,6 +101,7 @@ M_SINGLE = "server peak RSS, largest process (MiB)"
 M_WEED_IDLE = "SeaweedFS RSS before the run (MiB)"
 M_WEED = "SeaweedFS peak RSS (MiB)"
 M_MECH = "mechanism used"
+M_VS_UV = "time / uv publish's time"
 
 
 # --- clients --------------------------------------------------------------------------------
@@ -428,6 +435,68 @@ def scenario_small(
     return results
 
 
+def one_file_releases(directory: Path, count: int) -> list[tuple[str, Path]]:
+    """``count`` projects of one small wheel each: a CI pipeline publishing many packages."""
+    directory.mkdir(parents=True)
+    made = []
+    for i in range(count):
+        project = f"benchrel_{i:04d}"
+        wheel = small_wheel(directory, project, "py3-none-any", RELEASE_FILE_SIZE)
+        sha256_of(wheel)
+        made.append((project, wheel))
+    return made
+
+
+def releases_command(name: str, server: Server, files: list[str], pypirc: Path) -> list[str]:
+    if name == "pallet-2.0-j8":
+        return [*pallet_cmd(server.base, server.token, "--quiet", "--jobs", "8"), *files]
+    if name == "pallet-legacy-j8":
+        extra = ("--quiet", "--protocol", "legacy", "--jobs", "8")
+        return [*pallet_cmd(server.base, server.token, *extra), *files]
+    if name == "twine":
+        return [*twine_cmd(server.base, server.token, pypirc), *files]
+    return [*uv_cmd(server.base, server.token), *files]
+
+
+def scenario_releases(
+    names: list[str], count: int, workdir: Path, env: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Every client into a Pallet of its own, started fresh (SQLite, local blobs, 2 workers),
+    so none inherits another's database; the same wheels for all."""
+    made = one_file_releases(workdir / "releases", count)
+    files = [str(w) for _, w in made]
+    pypirc = workdir / "pypirc"
+    pypirc.touch()
+    results: dict[str, dict[str, str]] = {}
+    for name in names:
+        data = workdir / f"pallet-releases-{name}"
+        proc, base = start_pallet(workdir, data, RELEASE_FILE_SIZE, None, None)
+        try:
+            server = Server(proc, base, pallet_token(data))
+            warm_up(server, workdir, env, f"rel_{name.replace('-', '_').replace('.', '')}")
+            project, wheel = made[0]
+            cmd = releases_command(name, server, files, pypirc)
+            run, out = measure(server, f"releases-{name}", cmd, [wheel], project, env, workdir)
+            for project, wheel in made[1:]:
+                check_listed(server.base, project, [wheel])
+            out[M_TIME] = f"{run.seconds:.2f}"
+            out[M_FPS] = f"{count / run.seconds:.0f}"
+            out[M_MECH] = mechanisms_used(run) if name.startswith("pallet-2") else "legacy"
+            log(f"releases/{name}: {count} releases in {out[M_TIME]}s ({out[M_FPS]} files/s)")
+            results[name] = out
+        except Exception as exc:  # noqa: BLE001 - report and carry on with the others
+            log(f"releases/{name} failed: {exc}")
+            results[name] = {}
+        finally:
+            proc.stop()
+            shutil.rmtree(data, ignore_errors=True)
+    uv = results.get("uv", {}).get(M_TIME)
+    for out in results.values():
+        if uv and out.get(M_TIME):
+            out[M_VS_UV] = f"{float(out[M_TIME]) / float(uv):.2f}"
+    return results
+
+
 def with_local_pallet(
     workdir: Path, size: int, env: dict[str, str], body: Callable[[Server], None]
 ) -> None:
@@ -491,8 +560,11 @@ def main() -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=sorted({*LARGE, *SMALL, *SCENARIOS}),
+        choices=sorted({*LARGE, *SMALL, *RELEASES, *SCENARIOS}),
         help="run only this client or scenario (repeatable)",
+    )
+    parser.add_argument(
+        "--releases", type=int, default=200, help="one-file releases in scenario C (200)"
     )
     parser.add_argument("--s3", action="store_true", help="also scenario A against SeaweedFS")
     args = parser.parse_args()
@@ -516,6 +588,7 @@ def main() -> int:
     large: dict[str, dict[str, str]] = {}
     small: dict[str, dict[str, str]] = {}
     on_s3: dict[str, dict[str, str]] = {}
+    releases: dict[str, dict[str, str]] = {}
 
     def local(server: Server) -> None:
         if "large" in scenarios:
@@ -532,6 +605,8 @@ def main() -> int:
     if "s3" in scenarios and pick(list(MECHANISMS)):
         runs.append(("s3", with_s3_pallet, s3))
     try:
+        if "releases" in scenarios and pick(RELEASES):
+            releases.update(scenario_releases(pick(RELEASES), args.releases, workdir, env))
         for label, server, body in runs:
             try:
                 server(workdir, size, env, body)
@@ -559,6 +634,15 @@ def main() -> int:
             f"B. Publish one release of {args.small_count} wheels of ~{SMALL_SIZE // 1000} kB",
             small,
             [M_TIME, M_FPS, M_MBPS, M_CLIENT, M_IDLE, M_SERVER, M_SINGLE, M_MECH],
+        )
+        t.notes += notes
+        t.print()
+    if releases:
+        t = table(
+            f"C. Publish {args.releases} one-file releases (wheels of ~{RELEASE_FILE_SIZE // 1000}"
+            " kB), each client into a fresh Pallet",
+            releases,
+            [M_TIME, M_FPS, M_VS_UV, M_CLIENT, M_IDLE, M_SERVER, M_MECH],
         )
         t.notes += notes
         t.print()
