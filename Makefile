@@ -49,24 +49,28 @@ lint: install
 bench bench-quick: export PALLET_BENCH_RUN := $(shell date +%Y-%m-%dT%H:%M:%S)
 bench-quick: export PALLET_BENCH_QUICK := 1
 
+# One benchmark script; its duration goes to stderr.
+bench_script = @t=$$(date +%s); $(BIN)/python benchmarks/$(1) || exit $$?; \
+	echo "benchmarks/$(1): $$(( $$(date +%s) - t )) s" >&2
+
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python benchmarks/read_path.py
-	$(BIN)/python benchmarks/upload.py
-	$(BIN)/python benchmarks/upload2_ops.py
-	$(BIN)/python benchmarks/publish.py
-	$(BIN)/python benchmarks/imports.py
-	$(BIN)/python benchmarks/db_latency.py
+	$(call bench_script,read_path.py)
+	$(call bench_script,upload.py)
+	$(call bench_script,upload2_ops.py)
+	$(call bench_script,publish.py)
+	$(call bench_script,imports.py)
+	$(call bench_script,db_latency.py)
 
 # The same tables at small sizes, in under 5 minutes on a 2-core machine.
 bench-quick: install
 	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python benchmarks/read_path.py --quick --peer-projects 300
-	$(BIN)/python benchmarks/upload.py --size 64M
-	$(BIN)/python benchmarks/upload2_ops.py --releases 20 --sqlite-only
-	$(BIN)/python benchmarks/publish.py --size 64M --small-count 30
-	$(BIN)/python benchmarks/imports.py --count 100
-	$(BIN)/python benchmarks/db_latency.py --quick
+	$(call bench_script,read_path.py --quick --peer-projects 100)
+	$(call bench_script,upload.py --size 64M)
+	$(call bench_script,upload2_ops.py --releases 20 --sqlite-only)
+	$(call bench_script,publish.py --size 64M --small-count 30 --releases 50)
+	$(call bench_script,imports.py --count 100)
+	$(call bench_script,db_latency.py --quick)
 
 # Pallet's own sdist and wheel, checked by twine, then installed as users do (a fresh venv and
 # `uv tool install`) and started.
