@@ -15,11 +15,10 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from pallet.route_template import route_template
+if TYPE_CHECKING:  # `pallet serve`'s parent process configures logging without the web stack
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOG_FORMATS = ("text", "json")
 MASK = "***"
@@ -114,6 +113,9 @@ def _masked(scope: Scope) -> str:
 
 class AccessLog:
     def __init__(self, app: ASGIApp, *, log_format: str = "text", replica: str = "") -> None:
+        from pallet.route_template import route_template  # imports starlette: not at the top
+
+        self.route_template = route_template
         self.app = app
         self.json = log_format == "json"
         self.replica = replica
@@ -154,7 +156,7 @@ class AccessLog:
                 "logger": "pallet.access",
                 "method": scope["method"],
                 "path": _masked(scope),
-                "route": route_template(scope),
+                "route": self.route_template(scope),
                 "status": status,
                 "bytes": sent,
                 "duration_ms": round(seconds * 1000, 3),

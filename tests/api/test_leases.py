@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 
 from pallet.db import leases
-from pallet.db.engine import make_engine, upgrade
+from pallet.db.engine import make_engine
+from pallet.db.migrate import upgrade
 from pallet.db.models import Lease
 from pallet.db.session import retrying, write_session
 

@@ -10,10 +10,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from pallet.db.engine import alembic_config, make_engine
+from pallet.db.engine import make_engine
+from pallet.db.migrate import alembic_config
 
 _MIGRATE = (
-    "import sys; from pallet.db.engine import make_engine, upgrade; "
+    "import sys; from pallet.db.engine import make_engine; from pallet.db.migrate import upgrade; "
     "upgrade(make_engine(sys.argv[1]))"
 )
 
@@ -45,7 +46,7 @@ def test_concurrent_upgrades_of_a_fresh_database(database_url: str) -> None:
 def test_migrations_build_what_the_models_declare(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
 
-    from pallet.db.engine import upgrade
+    from pallet.db.migrate import upgrade
     from pallet.db.models import Base
 
     engine = make_engine(database_url)
@@ -63,7 +64,7 @@ def test_a_database_migrated_by_a_newer_release_is_left_alone(database_url: str)
     release migrated the database: it must start, not die on the unknown revision."""
     from sqlalchemy import text
 
-    from pallet.db.engine import upgrade
+    from pallet.db.migrate import upgrade
 
     engine = make_engine(database_url)
     try:

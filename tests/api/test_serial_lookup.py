@@ -7,7 +7,8 @@ import threading
 from datetime import UTC, datetime
 
 from pallet.db import journal
-from pallet.db.engine import make_engine, upgrade
+from pallet.db.engine import make_engine
+from pallet.db.migrate import upgrade
 from pallet.db.models import Project
 from pallet.db.session import write_session
 from pallet.index.lookup import SerialLookup

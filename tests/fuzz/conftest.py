@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from pallet.app import create_app
 from pallet.config import Settings
-from pallet.db.engine import upgrade
+from pallet.db.migrate import upgrade
 from pallet.services import Services
 from tests.fuzz.harness import Fuzzer, LogCapture, Schemas
 from tests.fuzz.world import World

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from pallet.app import create_app
 from pallet.auth.tokens import create_token
 from pallet.config import Settings
-from pallet.db.engine import upgrade
+from pallet.db.migrate import upgrade
 from pallet.db.session import write_session
 from pallet.openapi import OPENAPI_MEDIA_TYPE, document
 from pallet.services import Services

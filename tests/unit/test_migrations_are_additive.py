@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pallet.db.engine import MIGRATIONS
+from pallet.db.migrate import MIGRATIONS
 
 REMOVING = {"drop_table", "drop_column", "rename_table", "drop_index", "drop_constraint"}
 VERSIONS = sorted((MIGRATIONS / "versions").glob("[0-9]*.py"))

@@ -28,7 +28,8 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
 
 def migrated_engine(settings: Settings) -> Engine:
     """The engine, with the schema created or brought up to date (``serve``, ``db upgrade``)."""
-    from pallet.db.engine import make_engine, upgrade
+    from pallet.db.engine import make_engine
+    from pallet.db.migrate import upgrade
 
     engine = make_engine(settings.database_url)
     upgrade(engine)

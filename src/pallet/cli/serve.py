@@ -1,4 +1,9 @@
-"""``pallet serve``: migrate, print where things are, run uvicorn (N worker processes)."""
+"""``pallet serve``: migrate, print where things are, run uvicorn (N worker processes).
+
+The process that runs this stays small: migrations run in a child it forks and waits for, and
+with ``--workers N`` it only supervises workers forked from it (pallet.cli.supervisor), each of
+which imports the web stack and builds the app itself, from the ``PALLET_*`` environment.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,16 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
+import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pallet.cli.common import migrated_engine, settings_from_args
-from pallet.config import SECRET_KEY_FILE
+from pallet.config import SECRET_KEY_FILE, Settings
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -90,11 +99,10 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    """Everything here runs in the process that stays the parent of ``--workers N``, so it
+    imports nothing of the web stack or the database layer (see pallet.cli.supervisor)."""
     from pallet.config import parse_size
-    from pallet.connections import GuardedHttpToolsProtocol
-    from pallet.logs import LOG_FORMATS, configure_logging, uvicorn_log_config
+    from pallet.logs import LOG_FORMATS, configure_logging
 
     settings = settings_from_args(
         args,
@@ -152,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             "others (docs/deploy.md).",
             key_file,
         )
-    migrated_engine(settings).dispose()
+    _migrate(settings)
     base = settings.base_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
     print(
         f"Pallet serving on {base}/\n"
@@ -165,28 +173,101 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(settings.to_env())
     metrics_dir = _metrics_dir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before prometheus_client loads
-    from pallet.logs import AccessLog  # noqa: F401 - imported by the factory below
-
-    log_config = uvicorn_log_config(settings.log_format) or uvicorn.config.LOGGING_CONFIG
     try:
-        uvicorn.run(
-            "pallet.cli.serve:asgi_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            access_log=False,
-            log_level="warning",
-            server_header=False,
-            http=GuardedHttpToolsProtocol,
-            proxy_headers=bool(settings.forwarded_allow_ips),
-            forwarded_allow_ips=settings.forwarded_allow_ips or None,
-            h11_max_incomplete_event_size=64 * 1024,
-            log_config=log_config,
-        )
+        if settings.workers <= 1:  # this process serves
+            import uvicorn
+
+            uvicorn.run(**_uvicorn_options(settings))
+            return 0
+        from pallet.cli.supervisor import Supervisor, bind
+
+        with bind(settings.host, settings.port) as sock:
+            return Supervisor(sock, settings.workers, _serve_worker).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
+
+
+def _migrate(settings: Settings) -> None:
+    """Create or upgrade the schema in a short-lived child process: Alembic (and SQLAlchemy
+    with it) then never loads in this one, which with ``--workers N`` stays a small parent the
+    workers are forked from (pallet.cli.supervisor). Exits as the migration failed."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child, which never returns from here
+        code = 1
+        try:
+            migrated_engine(settings).dispose()
+            code = 0
+        except KeyboardInterrupt:
+            code = 130
+        except SystemExit as exc:
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:  # noqa: BLE001 - printed as the parent would have
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(code)
+    while True:
+        try:
+            code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            break
+        except KeyboardInterrupt:  # the child got it too: wait for it to go, then go
+            os.waitpid(pid, 0)
+            raise
+    if code:
+        raise SystemExit(code if code > 0 else 1)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's settings for one server process (the only one, or each worker)."""
+    import uvicorn
+
+    from pallet.connections import GuardedHttpToolsProtocol
+    from pallet.logs import uvicorn_log_config
+
+    return {
+        "app": "pallet.cli.serve:asgi_app",
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,
+        "log_level": "warning",
+        "server_header": False,
+        "http": GuardedHttpToolsProtocol,
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+        "h11_max_incomplete_event_size": 64 * 1024,
+        "log_config": uvicorn_log_config(settings.log_format) or uvicorn.config.LOGGING_CONFIG,
+    }
+
+
+def _serve_worker(sock: socket.socket, ready: Callable[[], None]) -> int:
+    """One worker of ``--workers N``, in the process the supervisor forked: uvicorn on the
+    shared socket. Its exit code: 0, or ``STARTUP_FAILURE`` if it never served."""
+    import uvicorn
+
+    from pallet.cli.supervisor import STARTUP_FAILURE
+    from pallet.config import Settings
+
+    class WorkerServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                ready()
+
+    server = WorkerServer(uvicorn.Config(**_uvicorn_options(Settings.from_env())))
+    try:
+        server.run(sockets=[sock])
+    except BaseException as exc:
+        if server.started:
+            raise
+        if not isinstance(exc, SystemExit | KeyboardInterrupt):  # uvicorn logged the others
+            traceback.print_exc()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 METRICS_DIR_PREFIX = "pallet-metrics-"

@@ -1,26 +1,17 @@
-"""Engine creation and schema migration.
+"""Engine creation.
 
 SQLite runs in WAL mode with a busy timeout so several worker processes can share one file;
-PostgreSQL URLs are routed to psycopg 3. Migrations (Alembic) run on ``pallet serve`` start-up.
+PostgreSQL URLs are routed to psycopg 3. Migrations live apart, in ``pallet.db.migrate``: every
+server worker imports this module, and none of them needs Alembic (about 10 MB a process).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.script.revision import ResolutionError
-from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 
 from pallet.db.session import install_sqlite_begin
-
-MIGRATIONS = Path(__file__).with_name("migrations")
-log = logging.getLogger("pallet")
 
 
 def normalize_url(url: str) -> str:
@@ -62,30 +53,9 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def alembic_config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
-    return cfg
-
-
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent, safe to run on every start).
+    """``pallet.db.migrate.upgrade``, imported only when called (Alembic stays out of workers).
+    Kept here for callers of its old home (benchmarks/read_path.py)."""
+    from pallet.db.migrate import upgrade as _upgrade
 
-    A database already migrated by a newer release is left as it is: migrations only add
-    (tests/unit/test_migrations_are_additive.py), so this release works on it, and a replica
-    of the previous release that restarts during a rolling upgrade must come back up."""
-    cfg = alembic_config(engine)
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current is not None:
-        try:
-            ScriptDirectory.from_config(cfg).get_revision(current)
-        except (ResolutionError, CommandError):
-            log.warning(
-                "the database is at migration %s, from a newer Pallet than this one; "
-                "starting on it unchanged (migrations only add)",
-                current,
-            )
-            return
-    command.upgrade(cfg, "head")
+    _upgrade(engine)
