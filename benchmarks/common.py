@@ -483,7 +483,7 @@ def _source(root: Path) -> str:
     ).stdout.strip()
     if not found or Path(found).resolve().is_relative_to(root / "src"):
         return ""
-    return " (pallet imported from outside this checkout)"
+    return " (pallet imported from outside this checkout: its changes were not measured)"
 
 
 def status_like(path: str, key: str) -> int:
