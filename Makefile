@@ -61,6 +61,7 @@ bench: install
 	$(call bench_script,publish.py)
 	$(call bench_script,imports.py)
 	$(call bench_script,db_latency.py)
+	$(call bench_script,memory.py)
 
 # The same tables at small sizes, in under 5 minutes on a 2-core machine.
 bench-quick: install
@@ -71,6 +72,7 @@ bench-quick: install
 	$(call bench_script,publish.py --size 64M --small-count 30 --releases 50)
 	$(call bench_script,imports.py --count 100)
 	$(call bench_script,db_latency.py --quick)
+	$(call bench_script,memory.py --quick)
 
 # Pallet's own sdist and wheel, checked by twine, then installed as users do (a fresh venv and
 # `uv tool install`) and started.
