@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from pallet import (
     __version__,
@@ -197,6 +198,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-def app_from_env() -> Starlette:
-    """Factory for uvicorn worker processes: settings travel through ``PALLET_*`` variables."""
-    return create_app(Settings.from_env())
+def app_from_env() -> ASGIApp:
+    """Factory for the server's worker processes: settings travel through ``PALLET_*``
+    variables. Cached public simple pages are answered by ``FastPages`` in front of the app
+    (the same bytes and headers, without the middleware stack); the rest goes to the app."""
+    from pallet.index.fast import FastPages
+
+    services = Services.from_settings(Settings.from_env())
+    return FastPages(create_app(services=services), services)
