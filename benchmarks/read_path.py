@@ -54,7 +54,8 @@ from common import (  # noqa: E402
     wrk,
 )
 
-from pallet.db.engine import make_engine, upgrade  # noqa: E402
+from pallet.db.engine import make_engine  # noqa: E402
+from pallet.db.migrate import upgrade  # noqa: E402
 from pallet.db.models import File, JournalEntry, Project, Release  # noqa: E402
 
 JSON = "application/vnd.pypi.simple.v1+json"

@@ -52,10 +52,3 @@ def make_engine(url: str) -> Engine:
         connect_args={"connect_timeout": 5},
     )
 
-
-def upgrade(engine: Engine) -> None:
-    """``pallet.db.migrate.upgrade``, imported only when called (Alembic stays out of workers).
-    Kept here for callers of its old home (benchmarks/read_path.py)."""
-    from pallet.db.migrate import upgrade as _upgrade
-
-    _upgrade(engine)
