@@ -117,7 +117,8 @@ def record_gc(counts: dict[str, int]) -> None:
 
 
 class RequestMetrics:
-    """ASGI middleware: counts each HTTP request and times it to its last byte; keeps the
+    """ASGI middleware: counts each HTTP request and times it until its last byte is handed to
+    the server (so it is counted before the client has it all); keeps the
     in-flight gauge. It also retires this process's live gauges when the app shuts down."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -132,11 +133,22 @@ class RequestMetrics:
             return
         start = time.perf_counter()
         status = 500
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                observe(route_template(scope), scope["method"], status, time.perf_counter() - start)
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last byte goes out: a client holding the whole answer
+                # (a scrape, a test) always finds it counted.
+                count()
             await send(message)
 
         IN_FLIGHT.inc()
@@ -144,7 +156,7 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             IN_FLIGHT.dec()
-            observe(route_template(scope), scope["method"], status, time.perf_counter() - start)
+            count()  # no last byte: an error, or a client that went away
 
 
 def _retiring(send: Send) -> Send:

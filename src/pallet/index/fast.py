@@ -155,7 +155,11 @@ class FastPages:
                 }
             )
             status = ready.status
+            # Counted before the body goes out, as the app's metrics do (telemetry).
+            self._observe(route.path, scope["method"], status, time.perf_counter() - started)
+            status = 0
             await send({"type": "http.response.body", "body": ready.body})
         finally:
             self._in_flight.dec()
-            self._observe(route.path, scope["method"], status, time.perf_counter() - started)
+            if status:  # not counted yet: the start line failed
+                self._observe(route.path, scope["method"], status, time.perf_counter() - started)
