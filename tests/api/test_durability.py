@@ -3,8 +3,8 @@ under ``synchronous=FULL``. What makes a file visible for good must be: a publis
 upload. The steps of an Upload 2.0 session before it need not pay for a flush each (a lost
 step is redone by the client; the publish's flush makes every commit before it durable too).
 
-The transactions are told apart by the statements SQLite is sent: which ``PRAGMA synchronous``
-is in force when the row that publishes a file is inserted."""
+The transactions are told apart by asking SQLite, as the row that publishes a file is inserted,
+which ``synchronous`` level is in force on that connection."""
 
 from __future__ import annotations
 
@@ -24,18 +24,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN0
 
 
 class Statements:
-    """The SQL sent to SQLite, with the ``synchronous`` level each statement ran under."""
+    """The SQL sent to SQLite, each statement with the ``synchronous`` level SQLite itself
+    reports in force on that connection as it runs."""
+
+    LEVELS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
     def __init__(self, engine) -> None:  # noqa: ANN001
         self.seen: list[tuple[str, str]] = []
-        self.level = "NORMAL"  # what the engine's connect hook sets
         event.listen(engine, "before_cursor_execute", self._record)
 
     def _record(self, conn, cursor, statement: str, *rest) -> None:  # noqa: ANN001
         text = " ".join(statement.split()).upper()
-        if text.startswith("PRAGMA SYNCHRONOUS="):
-            self.level = text.split("=", 1)[1]
-        self.seen.append((text, self.level))
+        (level,) = cursor.connection.execute("PRAGMA synchronous").fetchone()
+        self.seen.append((text, self.LEVELS[level]))
 
     def levels_of(self, prefix: str) -> set[str]:
         return {level for text, level in self.seen if text.startswith(prefix)}

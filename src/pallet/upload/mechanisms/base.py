@@ -54,6 +54,10 @@ class Mechanism(Protocol):
         """At file-session creation: check the mechanism's preconditions (a Problem if unmet)
         and record where the bytes will be staged."""
 
+    def prepares_in_store(self, services: Services) -> bool:
+        """Whether ``prepare`` calls the object store: a network round trip, so the file
+        session is then created on a worker thread, never on the event loop."""
+
     def describe(self, services: Services, links: Links, fs: FileUploadSession) -> dict[str, Any]:
         """The ``mechanism`` map: ``identifier`` plus whatever the client needs to send bytes.
         Rendered on every status response, so signed URLs are re-issued fresh."""

@@ -42,6 +42,9 @@ def staging_key(fs: FileUploadSession) -> str:
 class HttpPostBytes:
     name = NAME
 
+    def prepares_in_store(self, services: Services) -> bool:
+        return False
+
     def prepare(self, services: Services, fs: FileUploadSession) -> None:
         """Nothing to check: bytes are staged when they arrive."""
 

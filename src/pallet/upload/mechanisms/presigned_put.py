@@ -57,6 +57,9 @@ def remote_digests(services: Services, fs: FileUploadSession) -> Digests:
 class PresignedPut:
     name = NAME
 
+    def prepares_in_store(self, services: Services) -> bool:
+        return False  # the staging key is computed; nothing is asked of the store
+
     def prepare(self, services: Services, fs: FileUploadSession) -> None:
         if "sha256" not in fs.hashes:
             raise Problem(

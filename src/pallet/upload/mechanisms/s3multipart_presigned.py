@@ -63,6 +63,9 @@ def _algorithms(fs: FileUploadSession) -> tuple[str, ...]:
 class S3MultipartPresigned:
     name = NAME
 
+    def prepares_in_store(self, services: Services) -> bool:
+        return hasattr(services.store, "create_multipart")  # S3's CreateMultipartUpload
+
     def prepare(self, services: Services, fs: FileUploadSession) -> None:
         fs.staged_key = f"staging/{fs.session_id}/{fs.id}"
         create = getattr(services.store, "create_multipart", None)

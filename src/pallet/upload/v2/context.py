@@ -22,8 +22,9 @@ from pallet.auth.guard import require_uploader
 from pallet.auth.tokens import Principal
 from pallet.core import upload2
 from pallet.core.problems import Problem
+from pallet.db import session as db
 from pallet.db.models import FileUploadSession, UploadSession
-from pallet.db.session import read_session, retrying, write_session
+from pallet.db.session import retrying, write_session
 from pallet.public_url import base_url
 from pallet.services import Services
 from pallet.upload.links import Links
@@ -123,10 +124,10 @@ _ID = re.compile(r"[0-9a-f]{1,64}")
 
 
 def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
-    """Negotiate, then authenticate and load the session (and file) in one read transaction on
-    one worker thread. Only an expired session needs a write (its expiry cancels it): that rare
-    case takes a second, write transaction. Handlers re-load under their own write lock when
-    they change anything; this first load is what they may answer from or stream against."""
+    """Negotiate, then authenticate and load the session (and file) in one read transaction.
+    Only an expired session needs a write (its expiry cancels it): that rare case takes a
+    second, write transaction. Handlers re-load under their own write lock when they change
+    anything; this first load is what they may answer from or stream against."""
 
     async def endpoint(request: Request) -> Response:
         svc = negotiate(request)
@@ -142,11 +143,8 @@ def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
                 ctx.file = files.load(s, ctx.session, fid or "")
             return ctx
 
-        def enter() -> tuple[Ctx, Purge | None]:
-            with read_session(svc.engine) as s:
-                ctx = load(s)
-            if ctx.session is not None:
-                return ctx, None
+        ctx = await db.read(svc.engine, load)
+        if ctx.session is None:
 
             def expire(s: Session) -> Purge | None:
                 ctx.session, expired = sessions.load(s, sid, ctx.principal)
@@ -154,10 +152,7 @@ def session_endpoint(handler: Handler, *, with_file: bool = False) -> Callable:
                     ctx.file = files.load(s, ctx.session, fid or "")
                 return expired
 
-            return ctx, retrying(svc.engine, expire)
-
-        ctx, expired = await run_in_threadpool(enter)
-        await purge_after(svc, expired)
+            await purge_after(svc, await db.write(svc.engine, expire))
         return await handler(request, svc, ctx)
 
     return endpoint

@@ -11,7 +11,7 @@ import secrets
 from datetime import timedelta
 
 from packaging.version import Version
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pallet.core.filenames import parse_dist_filename
@@ -111,12 +111,14 @@ def create(
     return fs
 
 
+#: Built once: every file endpoint loads its file.
+_BY_ID = select(FileUploadSession).where(
+    FileUploadSession.id == bindparam("fid"), FileUploadSession.session_id == bindparam("sid")
+)
+
+
 def load(s: Session, session: UploadSession, fid: str) -> FileUploadSession:
-    fs = s.execute(
-        select(FileUploadSession).where(
-            FileUploadSession.id == fid, FileUploadSession.session_id == session.id
-        )
-    ).scalar_one_or_none()
+    fs = s.execute(_BY_ID, {"fid": fid, "sid": session.id}).scalar_one_or_none()
     if fs is None:
         raise Problem(
             404,

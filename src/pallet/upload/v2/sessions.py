@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_version
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pallet.auth.tokens import Principal
@@ -62,6 +62,15 @@ class Purge:
     multipart: list[tuple[str, str]] = field(default_factory=list)  # (key, upload id) to abort
 
 
+#: Built once (opening a session runs both): the columns needed, not ORM objects.
+_LIVE = select(UploadSession.id, UploadSession.status).where(
+    UploadSession.live_key == bindparam("key")
+)
+_PROJECT = select(Project.name, Project.reserved_by).where(
+    Project.normalized_name == bindparam("normalized")
+)
+
+
 def live_key(normalized: str, canonical_version: str) -> str:
     return f"{normalized}=={canonical_version}"
 
@@ -72,9 +81,7 @@ def create(
     authorize(principal, normalized)
     canonical = canonicalize_version(version, strip_trailing_zero=True)
     key = live_key(normalized, canonical)
-    existing = s.execute(
-        select(UploadSession).where(UploadSession.live_key == key)
-    ).scalar_one_or_none()
+    existing = s.execute(_LIVE, {"key": key}).one_or_none()
     if existing is not None:
         raise Problem(
             409,
@@ -85,9 +92,7 @@ def create(
             extra={"session-id": existing.id},
         )
     sid = secrets.token_hex(16)
-    project = s.execute(
-        select(Project).where(Project.normalized_name == normalized)
-    ).scalar_one_or_none()
+    project = s.execute(_PROJECT, {"normalized": normalized}).one_or_none()
     reserved = False
     if project is None:
         # First release: reserve the name for the life of the stage (unique constraint).
@@ -138,11 +143,14 @@ def load_current(s: Session, sid: str, principal: Principal) -> UploadSession | 
 EXPIRED = "The session expired and was canceled."
 
 
+#: Built once: every session endpoint loads its session, some twice (read, then under a lock).
+_BY_ID = select(UploadSession).where(UploadSession.id == bindparam("sid"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+
+
 def _authorized(s: Session, sid: str, principal: Principal, for_update: bool) -> UploadSession:
-    stmt = select(UploadSession).where(UploadSession.id == sid)
-    if for_update:
-        stmt = stmt.with_for_update()
-    session = s.execute(stmt).scalar_one_or_none()
+    stmt = _BY_ID_FOR_UPDATE if for_update else _BY_ID
+    session = s.execute(stmt, {"sid": sid}).scalar_one_or_none()
     if session is None:
         raise not_found()
     authorize(principal, session.normalized_name)
