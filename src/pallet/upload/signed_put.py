@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pallet.core.problems import Problem
+from pallet.db import session as db
 from pallet.services import Services
 from pallet.storage.base import check_key
 from pallet.storage.signed import SIGNABLE, signature_matches
@@ -41,8 +42,8 @@ def _closed() -> Problem:
     )
 
 
-def _accepts_bytes(svc: Services, key: str) -> bool:
-    return accepts_bytes(svc.engine, key)
+async def _accepts_bytes(svc: Services, key: str) -> bool:
+    return await db.read(svc.engine, lambda s: accepts_bytes(s, key))
 
 
 async def receive_signed_put(request: Request) -> Response:
@@ -67,7 +68,7 @@ async def receive_signed_put(request: Request) -> Response:
             "Upload URL expired",
             "Ask for a fresh URL (the file upload session's status, or extend).",
         )
-    if not await run_in_threadpool(_accepts_bytes, svc, key):
+    if not await _accepts_bytes(svc, key):
         raise _closed()
     if headers.get("if-none-match") == "*" and svc.store.size(key) is not None:
         raise Problem(412, "already-uploaded", "Object exists", "This upload URL was used.")
@@ -104,7 +105,7 @@ async def receive_signed_put(request: Request) -> Response:
         spooled.discard()
     # Completed, canceled or expired while the body streamed in: what was just stored belongs
     # to nobody, and the complete or cancel that closed the file will not come back for it.
-    if not await run_in_threadpool(_accepts_bytes, svc, key):
+    if not await _accepts_bytes(svc, key):
         await run_in_threadpool(svc.store.delete, key)
         raise _closed()
     return Response(status_code=200)

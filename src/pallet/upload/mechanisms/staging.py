@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from pallet.core.sessions import FileState, SessionState
 from pallet.db.clock import aware, now
@@ -38,24 +39,23 @@ def owner(key: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-def accepts_bytes(engine: Engine, key: str) -> bool:
+def accepts_bytes(s: Session, key: str) -> bool:
     """May a pre-signed PUT store ``key`` now? Keys outside ``staging/`` (``uv publish
     --direct``'s) are not tied to a session and always may."""
     found = owner(key)
     if found is None:
         return not key.startswith(PREFIX + "/")
     sid, fid = found
-    with read_session(engine) as s:
-        row = s.execute(
-            select(
-                FileUploadSession.status,
-                FileUploadSession.expires_at,
-                UploadSession.status,
-                UploadSession.expires_at,
-            )
-            .join(UploadSession, UploadSession.id == FileUploadSession.session_id)
-            .where(FileUploadSession.id == fid, FileUploadSession.session_id == sid)
-        ).first()
+    row = s.execute(
+        select(
+            FileUploadSession.status,
+            FileUploadSession.expires_at,
+            UploadSession.status,
+            UploadSession.expires_at,
+        )
+        .join(UploadSession, UploadSession.id == FileUploadSession.session_id)
+        .where(FileUploadSession.id == fid, FileUploadSession.session_id == sid)
+    ).first()
     if row is None:
         return False
     file_status, file_expires, session_status, session_expires = row
