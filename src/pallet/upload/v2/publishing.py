@@ -86,7 +86,8 @@ def publish(svc: Services, ctx: Ctx, deferred: bool) -> dict:
         session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
         event = SessionEvent.PUBLISH_DEFERRED if deferred else SessionEvent.PUBLISH_DONE
         target = next_session_state(session.status, event)
-        live = [f for f in sessions.files_of(s, session) if f.status != FileState.CANCELED]
+        every = sessions.files_of(s, session)
+        live = [f for f in every if f.status != FileState.CANCELED]
         _check_publishable(s, live)
         project = s.execute(
             select(Project).where(Project.normalized_name == session.normalized_name)
@@ -107,7 +108,7 @@ def publish(svc: Services, ctx: Ctx, deferred: bool) -> dict:
             leases.take_in(s, leases.publish(session.id))
         else:
             _make_visible(s, session, project, live)
-        return session_body(ctx.links, session, sessions.files_of(s, session))
+        return session_body(ctx.links, session, every)
 
     return retrying(svc.engine, work, durable=True)
 
