@@ -65,6 +65,10 @@ def _begin_immediate(raw: sqlite3.Connection, *, wait: bool = True) -> None:
         raw.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
 
 
+_AUTOCHECKPOINT = "1000"  # pages: SQLite's default
+_DEFAULT = {"synchronous": "NORMAL", "wal_autocheckpoint": _AUTOCHECKPOINT}  # as connected
+
+
 def install_sqlite_begin(engine: Engine) -> None:
     """Take over BEGIN from pysqlite (its implicit BEGIN breaks SAVEPOINT and IMMEDIATE)."""
 
@@ -78,13 +82,18 @@ def install_sqlite_begin(engine: Engine) -> None:
         # machinery would cost more than SQLite itself.
         raw = conn.connection.driver_connection
         options = conn.get_execution_options()
+        inline = options.get("pallet_inline", False)
         sync = "FULL" if options.get("pallet_durable", False) else "NORMAL"
-        if conn.info.get("pallet_synchronous", "NORMAL") != sync:  # set per connection
-            raw.execute(f"PRAGMA synchronous={sync}")
-            conn.info["pallet_synchronous"] = sync
+        # A commit that crosses the WAL's size checkpoints it, flushing the database file: never
+        # on the event loop. Worker-thread writes (every complete and publish) checkpoint.
+        checkpoint = "0" if inline else _AUTOCHECKPOINT
+        for pragma, value in (("synchronous", sync), ("wal_autocheckpoint", checkpoint)):
+            if conn.info.get(f"pallet_{pragma}", _DEFAULT[pragma]) != value:  # per connection
+                raw.execute(f"PRAGMA {pragma}={value}")
+                conn.info[f"pallet_{pragma}"] = value
         try:
             if options.get("pallet_write", False):
-                _begin_immediate(raw, wait=not options.get("pallet_no_wait", False))
+                _begin_immediate(raw, wait=not inline)
             else:
                 raw.execute("BEGIN")
         except sqlite3.OperationalError as exc:
@@ -130,7 +139,8 @@ def retrying(
 # process's writer queue and the file's write lock are both free at once, and otherwise (or on
 # any database error) it goes to a worker thread, which waits and retries as ``retrying`` does.
 # A durable write flushes to disk, and PostgreSQL is a network round trip: both always go to a
-# worker thread, never onto the loop.
+# worker thread, never onto the loop. Nor does an inline commit ever checkpoint the WAL (see
+# ``_begin``): the next worker-thread write does.
 
 
 def inline_capable(engine: Engine) -> bool:
@@ -141,7 +151,7 @@ async def read(engine: Engine, work: Callable[[Session], T]) -> T:
     """``work`` in a read transaction: inline on SQLite (WAL readers never wait for a writer),
     on a worker thread otherwise."""
     if inline_capable(engine):
-        with read_session(engine) as s:
+        with read_session(engine) as s:  # a reader never checkpoints
             return work(s)
     return await to_thread.run_sync(_read, engine, work)
 
@@ -160,7 +170,7 @@ async def write(
         lock = _writer(engine)
         if lock.acquire(blocking=False):  # type: ignore[attr-defined]
             try:
-                bound = engine.execution_options(pallet_write=True, pallet_no_wait=True)
+                bound = engine.execution_options(pallet_write=True, pallet_inline=True)
                 with Session(bound, expire_on_commit=False) as s, s.begin():
                     return work(s)
             except (IntegrityError, OperationalError):
