@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -129,7 +130,16 @@ def inspect(path: Path) -> Dist:
 def attestations_for(path: Path) -> list[Path]:
     """PEP 740 attestations written next to a dist as ``<dist>.<anything>.attestation``
     (``.publish.attestation`` is what pypa's publish action writes)."""
-    return sorted(path.parent.glob(glob.escape(path.name) + ".*attestation"))
+    # One directory listing, not a glob: a glob compiles a pattern per file, which cost more
+    # than reading the file's metadata when a CI job publishes hundreds of files.
+    prefix, suffix = path.name + ".", "attestation"
+    return sorted(
+        path.parent / name
+        for name in os.listdir(path.parent)
+        if name.startswith(prefix)
+        and name.endswith(suffix)
+        and len(name) >= len(prefix) + len(suffix)
+    )
 
 
 def group(dists: Iterable[Dist]) -> dict[tuple[str, str], list[Dist]]:
