@@ -11,11 +11,13 @@ import asyncio
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from pallet.db import session as db
+from pallet.db.models import FileUploadSession
 from tests.api.v2 import Uploader
 from tests.dists import make_wheel
 
@@ -84,3 +86,28 @@ def test_a_busy_writer_sends_the_step_to_a_worker_thread_that_waits(
         assert opened.result(timeout=30)["status"] == "open"
     other.close()
     assert where.of("INSERT INTO UPLOAD_SESSIONS") == {(False, 1000)}
+
+
+def test_an_endpoints_read_never_writes_so_it_never_waits_for_the_writer(index, tmp_path) -> None:  # noqa: ANN001
+    """Loading a file whose session has lapsed cancels it in memory. The endpoint's read must
+    not write that (a read that writes waits for SQLite's writer, on the event loop), so the
+    request is answered while another process holds the write lock."""
+    u = Uploader(index, index.token())
+    session = u.open("lapsing", "1.0")
+    wheel = make_wheel(tmp_path, "lapsing", "1.0")
+    fs = u.start(session, wheel, HTTP)
+    with db.write_session(index.services.engine) as s:
+        s.execute(update(FileUploadSession).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC)))
+    other = sqlite3.connect(str(index.services.engine.url.database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # as another worker process mid-transaction
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            sent = pool.submit(u.post, fs["links"]["complete"])
+            # Bounded only to fail instead of hanging: a read that writes waits 30 s here.
+            answer = sent.result(timeout=10)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert answer.status_code == 409, answer.text  # a canceled file cannot complete
+    body = index.client.get(fs["links"]["file-upload-session"], headers=u.headers).json()
+    assert body["status"] == "canceled"  # written by the next write, the status request's

@@ -148,17 +148,24 @@ def inline_capable(engine: Engine) -> bool:
 
 
 async def read(engine: Engine, work: Callable[[Session], T]) -> T:
-    """``work`` in a read transaction: inline on SQLite (WAL readers never wait for a writer),
-    on a worker thread otherwise."""
+    """``work`` in a read-only transaction: inline on SQLite (a WAL reader never waits for a
+    writer, nor checkpoints), on a worker thread otherwise."""
     if inline_capable(engine):
-        with read_session(engine) as s:  # a reader never checkpoints
+        return _read_only(engine, work)
+    return await to_thread.run_sync(_read_only, engine, work)
+
+
+def _read_only(engine: Engine, work: Callable[[Session], T]) -> T:
+    """Whatever ``work`` changes on the objects it loads is never written: a read that began
+    to write would wait for SQLite's writer, which must never happen on the event loop. The
+    objects keep what was loaded (they leave the session before it rolls back)."""
+    with Session(engine, expire_on_commit=False, autoflush=False) as s:
+        s.begin()
+        try:
             return work(s)
-    return await to_thread.run_sync(_read, engine, work)
-
-
-def _read(engine: Engine, work: Callable[[Session], T]) -> T:
-    with read_session(engine) as s:
-        return work(s)
+        finally:
+            s.expunge_all()
+            s.rollback()
 
 
 async def write(
