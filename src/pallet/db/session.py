@@ -38,12 +38,13 @@ _writers_lock = threading.Lock()
 
 
 def _writer(engine: Engine) -> AbstractContextManager[object]:
+    return _sqlite_writer(engine) if engine.dialect.name == "sqlite" else nullcontext()
+
+
+def _sqlite_writer(engine: Engine) -> threading.RLock:
     """This process's queue for the SQLite file's one writer (any engine on that file)."""
-    if engine.dialect.name != "sqlite":
-        return nullcontext()
-    key = str(engine.url)
     with _writers_lock:
-        return _writers.setdefault(key, threading.RLock())
+        return _writers.setdefault(str(engine.url), threading.RLock())
 
 
 def _begin_immediate(raw: sqlite3.Connection, *, wait: bool = True) -> None:
@@ -174,8 +175,8 @@ async def write(
     """``retrying(engine, work)`` for a handler on the event loop (see above). ``inline=False``:
     ``work`` does I/O besides SQLite (the object store), so it never runs on the loop."""
     if inline and not durable and inline_capable(engine):
-        lock = _writer(engine)
-        if lock.acquire(blocking=False):  # type: ignore[attr-defined]
+        lock = _sqlite_writer(engine)
+        if lock.acquire(blocking=False):
             try:
                 bound = engine.execution_options(pallet_write=True, pallet_inline=True)
                 with Session(bound, expire_on_commit=False) as s, s.begin():
@@ -183,5 +184,5 @@ async def write(
             except (IntegrityError, OperationalError):
                 pass  # busy, or a race lost: the worker thread waits and retries
             finally:
-                lock.release()  # type: ignore[attr-defined]
+                lock.release()
     return await to_thread.run_sync(lambda: retrying(engine, work, durable=durable))
