@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from pallet.config import Settings
 from pallet.db.engine import make_engine
@@ -97,6 +98,19 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def _probe(code: str, *args: str) -> Any:
+    """Run ``code`` in a fresh interpreter; what it printed last, as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _loaded(names: list[str], forbidden: tuple[str, ...]) -> list[str]:
     return sorted(n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden))
 
@@ -106,16 +120,8 @@ def test_a_worker_of_the_embedded_default_imports_only_what_it_uses(tmp_path: Pa
     engine = make_engine(Settings.from_env(data_dir=data).resolved().database_url)
     upgrade(engine)  # here, not in the probe: migrating is not a worker's job
     engine.dispose()
-    done = subprocess.run(
-        [sys.executable, "-c", _WORKER, str(data)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["answers"] == [200, 404, 200, 200], done.stderr
+    out = _probe(_WORKER, str(data))
+    assert out["answers"] == [200, 404, 200, 200]
     assert _loaded(out["modules"], NOT_IN_A_WORKER) == []
     assert "sqlalchemy.dialects.sqlite" in out["modules"]  # the probe did reach the database
 
@@ -124,15 +130,7 @@ def test_the_parent_of_workers_imports_neither_the_app_nor_the_web_stack(tmp_pat
     """Migrations ran (in a child) and the socket is bound; the parent is about to fork."""
     data = tmp_path / "data"
     args = ["serve", "--data-dir", str(data), "--workers", "2", "--port", "0"]
-    done = subprocess.run(
-        [sys.executable, "-c", _PARENT, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    modules = _probe(_PARENT, *args)
     assert "pallet.cli.supervisor" in modules
     assert _loaded(modules, NOT_IN_THE_PARENT) == []
     assert (data / "pallet.db").is_file()  # the child did migrate
