@@ -127,18 +127,13 @@ class AccessLog:
         start = time.perf_counter()
         status = 0
         sent = 0
+        written = False
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
+        def write() -> None:
+            nonlocal written
+            if written:
+                return
+            written = True
             client = scope.get("client")
             if self.json:
                 self._json(scope, client, status or 500, sent, time.perf_counter() - start)
@@ -148,6 +143,23 @@ class AccessLog:
                     f'{_masked(scope)}" {status or 500} {sent} '
                     f"{(time.perf_counter() - start) * 1000:.1f}ms\n"
                 )
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+                if not message.get("more_body"):
+                    # Written before the last byte goes out, as requests are counted
+                    # (telemetry): a client holding the whole answer finds its line logged.
+                    write()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            write()  # no last byte: an error, or a client that went away
 
     def _json(self, scope: Scope, client: Any, status: int, sent: int, seconds: float) -> None:
         line = json.dumps(
