@@ -55,6 +55,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -291,6 +292,7 @@ class Server:
     base: str
     token: str
     store: Proc | None = None  # SeaweedFS, when the blobs live there
+    s3: Any = None  # its handle (tests/seaweedfs.py), for limits measured beside Pallet
 
 
 def start_pallet(
@@ -529,7 +531,7 @@ def with_s3_pallet(
         proc, base = start_pallet(workdir, data, size, storage, server_env)
         try:
             store = Proc("seaweedfs", weed.process, weed.log)  # sampled only; weed.stop() ends it
-            server = Server(proc, base, pallet_token(data), store)
+            server = Server(proc, base, pallet_token(data), store, weed)
             warm_up(server, workdir, env, "s3")
             body(server)
         finally:
