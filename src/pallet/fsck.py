@@ -32,13 +32,13 @@ from pallet.leftovers import (
     SHA256,
     TRASH,
     collect_storage,
-    content_sha,
     cutoff_for,
     referenced,
     staging_leftovers,
 )
 from pallet.services import Services
 from pallet.storage import blob_key
+from pallet.storage.base import content_sha
 
 _PAGE = 1000
 _CHUNK = 4 * 2**20

@@ -126,10 +126,13 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
 
 def _free_closed_files(svc: Services) -> int:
     """Staged bytes of canceled or failed file sessions that still name them: a pending file
-    canceled on access when it expired keeps its ``staged_key`` (and multipart upload)."""
+    canceled on access when it expired keeps its ``staged_key`` (and multipart upload).
+    Returns how many files let go of their bytes."""
+    freed = 0
 
     def work(s: Session) -> Purge:
-        purge = Purge([], [])
+        nonlocal freed
+        purge, freed = Purge([], []), 0  # a retried transaction counts afresh
         rows = s.execute(
             select(FileUploadSession).where(
                 FileUploadSession.status.in_([FileState.CANCELED, FileState.ERROR]),
@@ -138,16 +141,16 @@ def _free_closed_files(svc: Services) -> int:
         ).scalars()
         for fs in rows:
             assert fs.staged_key is not None
-            purge.staged_keys.append(fs.staged_key)
+            sessions.purge_staged(fs.staged_key, purge)
             upload_id = (fs.mechanism_state or {}).get("upload-id")
             if upload_id:
                 purge.multipart.append((fs.staged_key, upload_id))
             fs.staged_key = None
+            freed += 1
         return purge
 
-    purge = retrying(svc.engine, work)
-    purge_blobs(svc, purge)
-    return len(purge.staged_keys)
+    purge_blobs(svc, retrying(svc.engine, work))
+    return freed
 
 
 def sweep_exclusively(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict | None:

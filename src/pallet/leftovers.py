@@ -45,7 +45,7 @@ from pallet.db.models import File, FileUploadSession
 from pallet.db.session import read_session
 from pallet.services import Services
 from pallet.storage import LocalBlobStore, blob_key
-from pallet.storage.base import ListsMultipart
+from pallet.storage.base import ListsMultipart, content_sha
 from pallet.upload.mechanisms.staging import LIVE_FILE_STATES, live_files
 from pallet.upload.mechanisms.staging import PREFIX as STAGING
 
@@ -61,21 +61,10 @@ TRASH = "trash"
 _BATCH = 500
 
 
-_CONTENT_KEY = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})$")
-
-
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 REFERENCING_FILE_STATES = (FileState.COMPLETED, FileState.PROCESSING)
-
-
-def content_sha(key: str) -> str | None:
-    """The digest a content-addressed key names, or None for any other key."""
-    m = _CONTENT_KEY.match(key)
-    if m is None or m.group(3)[:2] != m.group(1) or m.group(3)[2:4] != m.group(2):
-        return None
-    return m.group(3)
 
 
 def cutoff_for(grace: int) -> float:
@@ -94,7 +83,9 @@ def _batches(items: list[str], size: int = _BATCH) -> Iterator[list[str]]:
 
 
 def referenced(s: Session, shas: Iterable[str]) -> set[str]:
-    """The digests among ``shas`` that a file row, or a completed file-upload session, names."""
+    """The digests among ``shas`` that a file row, or a completed file-upload session, names,
+    or whose content address a live file-upload session stages its bytes at (a pre-signed PUT
+    goes there directly, see ``pallet.upload.mechanisms.presigned_put``)."""
     found: set[str] = set()
     columns = (
         (File.sha256, None),
@@ -112,6 +103,15 @@ def referenced(s: Session, shas: Iterable[str]) -> set[str]:
                 stmt = stmt.where(condition)
             # The nullable columns: IN never matches NULL, so no None comes back.
             found.update(sha for sha in s.execute(stmt).scalars() if sha is not None)
+        rest = [blob_key(sha) for sha in chunk if sha not in found]
+        if rest:
+            staged = select(FileUploadSession.staged_key).where(
+                FileUploadSession.staged_key.in_(rest),
+                FileUploadSession.status.in_(LIVE_FILE_STATES),
+            )
+            found.update(
+                sha for key in s.execute(staged).scalars() if (sha := content_sha(key or ""))
+            )
     return found
 
 

@@ -91,8 +91,13 @@ def test_a_trashed_blob_a_file_uses_is_put_back(store_index, tmp_path):
 
 def test_expired_pending_files_free_their_staged_bytes(store_index, tmp_path):
     """A pending file canceled on access when it expires keeps its staged_key: the bytes (and
-    an S3 multipart upload) used to stay in the store for good."""
+    an S3 multipart upload) used to stay in the store for good. A pre-signed PUT's bytes sit
+    at their content address, where identical bytes of another file could live: those go to
+    the orphan collector, whose grace period they must outlast."""
     index = store_index
+    (tmp_path / "kept").mkdir()
+    kept = make_wheel(tmp_path / "kept", "kept", "1.0")  # an index that refers to some blob
+    assert upload(index.client, kept, index.token(), name="kept", version="1.0").status_code == 200
     u = Uploader(index, index.token())
     session = u.open("lapsed", "1.0")
     wheel = make_wheel(tmp_path, "lapsed", "1.0")
@@ -100,8 +105,10 @@ def test_expired_pending_files_free_their_staged_bytes(store_index, tmp_path):
     other = make_wheel(tmp_path / "sd", "lapsed", "1.0", tag="py2-none-any")
     fs = u.start(session, wheel)
     assert u.send(fs, wheel.read_bytes()).status_code == 200
+    assert content_key(wheel) in keys(index, "sha256")
     multipart = u.start(session, other, MULTIPART)
-    assert len(keys(index, "staging")) == 1
+    assert sweep(index.services, grace=0)["orphans_trashed"] == 0  # pending: still needed
+    assert content_key(wheel) in keys(index, "sha256")
     with write_session(index.services.engine) as s:
         s.execute(update(FileUploadSession).values(expires_at=LONG_AGO))
     for f in (fs, multipart):  # lazily canceled on access
@@ -110,6 +117,10 @@ def test_expired_pending_files_free_their_staged_bytes(store_index, tmp_path):
     counts = sweep(index.services)  # no grace needed: the database says they are done with
     assert counts["files_freed"] == 2
     assert keys(index, "staging") == []
+    assert content_key(wheel) in keys(index, "sha256")  # within the grace period
+    assert sweep(index.services, grace=0)["orphans_trashed"] == 1
+    assert content_key(wheel) not in keys(index, "sha256")
+    assert content_key(kept) in keys(index, "sha256")
     client = getattr(index.services.store, "client", None)
     if client is not None:
         listed = client.list_multipart_uploads(Bucket=index.services.store.bucket)
@@ -148,7 +159,8 @@ def test_late_puts_are_refused_on_the_local_backend(index, tmp_path):
 
 
 def test_a_late_put_on_s3_is_swept(make_index, seaweedfs, monkeypatch, tmp_path):
-    """A SigV4 URL cannot be revoked: the store takes a late PUT; the sweep removes it."""
+    """A SigV4 URL cannot be revoked: the store takes a late PUT, at the file's content
+    address; the orphan collector removes it once it is past the grace period."""
     for key, value in seaweedfs.env().items():
         monkeypatch.setenv(key, value)
     index = make_index(
@@ -162,15 +174,18 @@ def test_a_late_put_on_s3_is_swept(make_index, seaweedfs, monkeypatch, tmp_path)
     other = make_wheel(tmp_path / "c", "tardy", "1.0", tag="py2-none-any")
     pending = u.start(session, other)
     u.cancel(session)
+    late = {content_key(wheel), content_key(other)}
+    assert not late & set(keys(index, "sha256"))  # the cancel let go of the completed file
     assert u.send(fs, wheel.read_bytes()).status_code == 200  # after complete
     assert u.send(pending, other.read_bytes()).status_code == 200  # after cancel
-    assert len(keys(index, "staging")) == 2
+    assert keys(index, "staging") == []
+    assert late <= set(keys(index, "sha256"))
     counts = sweep(index.services)
     assert counts["files_freed"] == 1  # the canceled file still named its staged key
-    assert counts["staging_removed"] == 0  # the other is young: left for the grace period
-    assert len(keys(index, "staging")) == 1
-    assert sweep(index.services, grace=0)["staging_removed"] == 1
-    assert keys(index, "staging") == []
+    assert counts["orphans_trashed"] == 0  # young: left for the grace period
+    assert late <= set(keys(index, "sha256"))
+    assert sweep(index.services, grace=0)["orphans_trashed"] == 2
+    assert not late & set(keys(index, "sha256"))
 
 
 def test_no_orphan_collection_against_a_database_without_files(index, tmp_path):

@@ -34,7 +34,7 @@ def _with_expiry(url: str, expires: int) -> str:
     parts = urllib.parse.urlsplit(url)
     query = dict(urllib.parse.parse_qsl(parts.query))
     query["X-Pallet-Expires"] = str(expires)
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, safe=";")))
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, safe=";/")))
 
 
 def resigned(fs: dict, expires: int, secret: str) -> str:
@@ -46,8 +46,10 @@ def resigned(fs: dict, expires: int, secret: str) -> str:
     names = [n for n in query["X-Pallet-SignedHeaders"].split(";") if n]
     sent = {k.lower(): v for k, v in m["headers"].items()}
     query["X-Pallet-Expires"] = str(expires)
-    query["X-Pallet-Signature"] = _signature(secret, key, expires, {n: sent[n] for n in names})
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, safe=";")))
+    signed = {n: sent[n] for n in names}
+    owner = query.get("X-Pallet-Owner")
+    query["X-Pallet-Signature"] = _signature(secret, key, expires, signed, owner)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, safe=";/")))
 
 
 def test_expired_url_is_refused(release: Release, target: Target):

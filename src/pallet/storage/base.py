@@ -14,12 +14,21 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CONTENT_KEY = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})$")
 
 
 def blob_key(sha256: str) -> str:
     if not _SHA256.match(sha256):
         raise ValueError("not a sha256 hex digest")
     return f"sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def content_sha(key: str) -> str | None:
+    """The digest a content-addressed key names, or None for any other key."""
+    m = _CONTENT_KEY.match(key)
+    if m is None or m.group(3)[:2] != m.group(1) or m.group(3)[2:4] != m.group(2):
+        return None
+    return m.group(3)
 
 
 def check_key(key: str) -> str:
@@ -40,8 +49,9 @@ class BlobStore(Protocol):
     def flush(self) -> None:
         """Make everything stored with ``durable=False`` durable (once for a whole batch)."""
 
-    def open(self, key: str) -> BinaryIO:
-        """A seekable binary reader; raises FileNotFoundError."""
+    def open(self, key: str, *, size: int | None = None) -> BinaryIO:
+        """A seekable binary reader; raises FileNotFoundError. ``size``, when the caller knows
+        it already, saves a remote store the request that would ask."""
 
     def iter_bytes(
         self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 256 * 1024

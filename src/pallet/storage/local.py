@@ -66,7 +66,7 @@ class LocalBlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, *, size: int | None = None) -> BinaryIO:
         return open(self._path(key), "rb")
 
     def iter_bytes(

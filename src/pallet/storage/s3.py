@@ -7,6 +7,7 @@ the usual AWS environment or config files. Large files go up as managed multipar
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import threading
@@ -90,8 +91,8 @@ class S3BlobStore:
     def put_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
-    def open(self, key: str) -> BinaryIO:
-        size = self.size(key)
+    def open(self, key: str, *, size: int | None = None) -> BinaryIO:
+        size = self.size(key) if size is None else size
         if size is None:
             raise FileNotFoundError(key)
         return io.BufferedReader(_RangeReader(self, self._key(key), size), 2**20)
@@ -133,16 +134,20 @@ class S3BlobStore:
         )
         self.delete(src)
 
-    def stored_sha256(self, key: str) -> tuple[int, str | None]:
+    def stored_sha256(self, key: str) -> tuple[int, str | None] | None:
         """(size, sha256 hex) as the store recorded them, without reading the object; the
-        digest is None when the store keeps no sha256 checksum for it."""
-        head = self.client.head_object(
-            Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
-        )
+        digest is None when the store keeps no sha256 checksum for it, and the whole answer
+        None when there is no object."""
+        try:
+            head = self.client.head_object(
+                Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
         b64 = head.get("ChecksumSHA256")
         if b64 and "-" not in b64:  # "<b64>-<parts>" is a composite multipart checksum
-            import base64
-
             return head["ContentLength"], base64.b64decode(b64).hex()
         return head["ContentLength"], None
 

@@ -27,9 +27,12 @@ from pallet.storage.base import BlobStore, PresignsPuts, check_key
 SIGNABLE = ("content-length", "content-type", "x-amz-checksum-sha256", "if-none-match")
 
 
-def _signature(secret: str, key: str, expires: int, headers: dict[str, str]) -> str:
+def _signature(
+    secret: str, key: str, expires: int, headers: dict[str, str], owner: str | None
+) -> str:
     names = sorted(headers)
-    message = "\n".join(["PUT", key, str(expires), ";".join(names), *(headers[n] for n in names)])
+    lines = ["PUT", key, str(expires), ";".join(names), *(headers[n] for n in names)]
+    message = "\n".join(lines if owner is None else [*lines, owner])
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
@@ -40,24 +43,34 @@ def presign_put(
     key: str,
     headers: dict[str, str],
     expires_in: int,
+    *,
+    owner: str | None = None,
 ) -> str:
-    """A URL accepting one PUT of ``key`` with exactly ``headers`` (names from SIGNABLE)."""
+    """A URL accepting one PUT of ``key`` with exactly ``headers`` (names from SIGNABLE).
+    ``owner`` (``<session id>/<file id>``) ties a local URL to the file-upload session it was
+    issued for, when the key alone does not name it (a content address)."""
     check_key(key)
     lowered = {k.lower(): v for k, v in headers.items()}
     assert set(lowered) <= set(SIGNABLE), lowered
     if isinstance(store, PresignsPuts):
         return store.presign_put(key, headers=lowered, expires_in=max(expires_in, 1))
     expires = math.ceil(time.time()) + max(expires_in, 1)
-    sig = _signature(secret_key, key, expires, lowered)
+    sig = _signature(secret_key, key, expires, lowered, owner)
+    bound = "" if owner is None else f"&X-Pallet-Owner={quote(owner, safe='/')}"
     return (
         f"{base_url}/_/blobs/{quote(key)}?X-Pallet-Expires={expires}"
-        f"&X-Pallet-SignedHeaders={';'.join(sorted(lowered))}&X-Pallet-Signature={sig}"
+        f"&X-Pallet-SignedHeaders={';'.join(sorted(lowered))}{bound}&X-Pallet-Signature={sig}"
     )
 
 
-
-
-def signature_matches(secret: str, key: str, expires: int, headers: Mapping[str, str], given: str) -> bool:
+def signature_matches(
+    secret: str,
+    key: str,
+    expires: int,
+    headers: Mapping[str, str],
+    given: str,
+    owner: str | None = None,
+) -> bool:
     """Constant-time check of a presented signature (any text: a non-ASCII one simply fails)."""
-    expected = _signature(secret, key, expires, dict(headers))
+    expected = _signature(secret, key, expires, dict(headers), owner)
     return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from pallet.core.problems import Problem
 from pallet.db import session as db
 from pallet.services import Services
-from pallet.storage.base import check_key
+from pallet.storage.base import check_key, content_sha
 from pallet.storage.signed import SIGNABLE, signature_matches
 from pallet.upload.mechanisms.staging import accepts_bytes
 from pallet.upload.spool import HashingSpool
@@ -42,8 +42,8 @@ def _closed() -> Problem:
     )
 
 
-async def _accepts_bytes(svc: Services, key: str) -> bool:
-    return await db.read(svc.engine, lambda s: accepts_bytes(s, key))
+async def _accepts_bytes(svc: Services, key: str, owner: str | None) -> bool:
+    return await db.read(svc.engine, lambda s: accepts_bytes(s, key, owner))
 
 
 async def receive_signed_put(request: Request) -> Response:
@@ -59,7 +59,8 @@ async def receive_signed_put(request: Request) -> Response:
         raise _denied("Unknown signed header.")
     headers = {n: request.headers.get(n, "") for n in names if n}
     given = request.query_params.get("X-Pallet-Signature", "")
-    if not signature_matches(svc.settings.secret_key, key, expires, headers, given):
+    owner = request.query_params.get("X-Pallet-Owner")
+    if not signature_matches(svc.settings.secret_key, key, expires, headers, given, owner):
         raise _denied("The signature does not match this URL and these headers.")
     if time.time() > expires:
         raise Problem(
@@ -68,7 +69,7 @@ async def receive_signed_put(request: Request) -> Response:
             "Upload URL expired",
             "Ask for a fresh URL (the file upload session's status, or extend).",
         )
-    if not await _accepts_bytes(svc, key):
+    if not await _accepts_bytes(svc, key, owner):
         raise _closed()
     if headers.get("if-none-match") == "*" and svc.store.size(key) is not None:
         raise Problem(412, "already-uploaded", "Object exists", "This upload URL was used.")
@@ -76,6 +77,7 @@ async def receive_signed_put(request: Request) -> Response:
     limit = int(declared) if declared.isdigit() else svc.settings.max_file_size
     limit = min(limit, svc.settings.max_file_size)
     spool = HashingSpool(svc.settings.tmp_dir, key, limit, ("sha256",))
+    final = content_sha(key)  # the digest a content address names
     try:
         async for chunk in request.stream():
             await spool.write(chunk)
@@ -96,17 +98,27 @@ async def receive_signed_put(request: Request) -> Response:
         )
         if checksum:
             digest = base64.b64encode(bytes.fromhex(spooled.digests.sha256)).decode()
-            if not hmac.compare_digest(digest.encode(), checksum.encode("utf-8", "surrogateescape")):
+            if not hmac.compare_digest(
+                digest.encode(), checksum.encode("utf-8", "surrogateescape")
+            ):
                 raise Problem(
                     400, "bad-digest", "BadDigest", "The body does not match x-amz-checksum-sha256."
                 )
-        await run_in_threadpool(svc.store.put_file, key, spooled.path, durable=False)
+        # A content address holds only bytes of that digest, whatever a URL says: then the
+        # PUT is the blob's final placement, made durable here (a staged key is re-stored
+        # durably at ``complete``).
+        if final and not hmac.compare_digest(final, spooled.digests.sha256):
+            raise Problem(400, "bad-digest", "BadDigest", "The body does not hash to its key.")
+        await run_in_threadpool(svc.store.put_file, key, spooled.path, durable=bool(final))
     finally:
         spooled.discard()
     # Completed, canceled or expired while the body streamed in: what was just stored belongs
     # to nobody, and the complete or cancel that closed the file will not come back for it.
-    if not await _accepts_bytes(svc, key):
-        await run_in_threadpool(svc.store.delete, key)
+    # (Identical bytes at a content address may belong to another file: the orphan collector
+    # decides about those.)
+    if not await _accepts_bytes(svc, key, owner):
+        if not final:
+            await run_in_threadpool(svc.store.delete, key)
         raise _closed()
     return Response(status_code=200)
 

@@ -13,3 +13,4 @@ class Staged:
     digests: Digests
     path: Path | None = None  # a local file that complete consumes (moves into the store)
     key: str | None = None  # or an object in the store, verified in place and moved there
+    final: bool = False  # the bytes are at their content address already: nothing to move

@@ -26,6 +26,7 @@ from pallet.http import insufficient_storage, storage_full
 from pallet.outages import outage
 from pallet.services import Services
 from pallet.storage import blob_key
+from pallet.storage.base import content_sha
 from pallet.upload.links import Links
 from pallet.upload.mechanisms import REGISTRY
 from pallet.upload.spool import SpooledFile
@@ -76,23 +77,26 @@ def _verify(svc: Services, fs: FileUploadSession, rules: UploadRules) -> dict:
                 claimed_digests={},
                 rules=rules,
             )
-            # Always (re)place the blob, even if identical bytes exist: a concurrent purge of
-            # the other copy can then never leave this file without its bytes.
-            svc.store.put_file(dest, staged.path)
+            if not staged.final:
+                # Always (re)place the blob, even if identical bytes exist: a concurrent purge
+                # of the other copy can then never leave this file without its bytes.
+                svc.store.put_file(dest, staged.path)
         else:
             assert staged.key is not None
-            with svc.store.open(staged.key) as reader:  # ranged reads: no full download
+            # ranged reads: no full download
+            with svc.store.open(staged.key, size=digests.size) as reader:
                 vf = verify_file(
                     SpooledFile(Path(fs.filename), fs.filename, digests, _owned=False),
                     claimed_digests={},
                     rules=rules,
                     source=reader,
                 )
-            svc.store.move(staged.key, dest)
+            if not staged.final:
+                svc.store.move(staged.key, dest)
     finally:
-        if staged.path is not None:
+        if staged.path is not None and not staged.final:
             staged.path.unlink(missing_ok=True)
-    if fs.staged_key:
+    if fs.staged_key and not staged.final:
         svc.store.delete(fs.staged_key)  # gone already when the local store moved it
     if vf.metadata_sha256 and svc.store.size(blob_key(vf.metadata_sha256)) is None:
         svc.store.put_bytes(blob_key(vf.metadata_sha256), vf.metadata_bytes)
@@ -165,7 +169,7 @@ def _run(
     try:
         facts = _verify(svc, fs, rules)
     except Problem as problem:
-        if fs.staged_key:
+        if fs.staged_key and content_sha(fs.staged_key) is None:  # else the collector's
             svc.store.delete(fs.staged_key)
         return _finish(svc, ref, bad_event, None, problem), problem
     except Exception as exc:

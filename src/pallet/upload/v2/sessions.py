@@ -28,6 +28,7 @@ from pallet.core.sessions import (
 )
 from pallet.db.clock import aware, now
 from pallet.db.models import FileUploadSession, Project, UploadSession
+from pallet.storage.base import content_sha
 
 
 def not_found() -> Problem:
@@ -199,9 +200,17 @@ def cancel(s: Session, session: UploadSession, notice: str | None = None) -> Pur
     return purge
 
 
+def purge_staged(key: str, purge: Purge) -> None:
+    """Queue a closed file's staged bytes for deletion, unless they sit at their content
+    address (a pre-signed PUT's): identical bytes of another file may be stored there, so
+    the orphan collector, which knows every reference, decides after its grace period."""
+    if content_sha(key) is None:
+        purge.staged_keys.append(key)
+
+
 def purge_file(fs: FileUploadSession, purge: Purge) -> None:
     if fs.staged_key:
-        purge.staged_keys.append(fs.staged_key)
+        purge_staged(fs.staged_key, purge)
         upload_id = (fs.mechanism_state or {}).get("upload-id")
         if upload_id and fs.status == FileState.PENDING:
             purge.multipart.append((fs.staged_key, upload_id))
