@@ -356,7 +356,9 @@ def test_multipart_assembled_by_a_complete_that_died_is_resumable(s3_index, tmp_
         row = s.execute(select(FileUploadSession)).scalar_one()
     store = s3_index.services.store
     parts = store.list_parts(row.staged_key, row.mechanism_state["upload-id"])
-    store.complete_multipart(row.staged_key, row.mechanism_state["upload-id"], [p[:2] for p in parts])
+    store.complete_multipart(
+        row.staged_key, row.mechanism_state["upload-id"], [p[:2] for p in parts]
+    )
 
     listed = s3_index.client.get(fs["mechanism"]["parts_url"], headers=u.headers)
     assert listed.status_code == 200, listed.text
@@ -368,3 +370,110 @@ def test_multipart_assembled_by_a_complete_that_died_is_resumable(s3_index, tmp_
         "/simple/reassembled/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
     ).json()
     assert [f["filename"] for f in page["files"]] == [wheel.name]
+
+
+def _calls(store) -> list[str]:  # noqa: ANN001
+    """Names of the S3 operations Pallet's client makes from now on (botocore's own events)."""
+    seen: list[str] = []
+    store.client.meta.events.register(
+        "before-call.s3.*", lambda model, **_: seen.append(model.name)
+    )
+    return seen
+
+
+def test_presigned_put_lands_at_the_content_address_and_complete_moves_nothing(s3_index, tmp_path):
+    """The sha256 is signed into the URL, so the PUT targets the blob's final key: complete
+    reads what the store recorded and the archive's directory, and copies nothing. Wrong,
+    short, long and replayed PUTs never put anything there."""
+    import httpx
+
+    store = s3_index.services.store
+    assert store.guards_content_addresses()  # SeaweedFS checks checksums and If-None-Match
+    token = s3_index.token()
+    c = s3_index.client
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
+    s = open_session(c, headers, "cumulus", "1.0")
+    wheel = make_wheel(tmp_path, "cumulus", "1.0")
+    data = wheel.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    key = f"sha256/{sha[:2]}/{sha[2:4]}/{sha}"
+    fs = start_file(c, headers, s, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
+    m = fs["mechanism"]
+    assert f"/{s3_index.bucket}/{key}?" in m["url"]
+    bad = bytes([data[0] ^ 1]) + data[1:]
+    assert httpx.put(m["url"], content=bad, headers=m["headers"]).status_code == 400
+    for body in (data[:-1], data + b"\0"):  # the signed Content-Length
+        sent = {**m["headers"], "Content-Length": str(len(body))}
+        assert httpx.put(m["url"], content=body, headers=sent).status_code == 403
+    assert key not in s3_index.objects()
+    assert httpx.put(m["url"], content=data, headers=m["headers"]).status_code == 200
+    assert httpx.put(m["url"], content=bad, headers=m["headers"]).status_code in (400, 412)
+    assert httpx.put(m["url"], content=data, headers=m["headers"]).status_code == 412  # replay
+    calls = _calls(store)
+    done = c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers)
+    assert done.status_code == 201, done.text
+    assert not {"CopyObject", "UploadPartCopy", "DeleteObject"} & set(calls), calls
+    assert calls.count("GetObject") <= 3, calls  # the archive's end and METADATA, ranged
+    assert (
+        c.post(s["links"]["publish"], content=json.dumps(META), headers=headers).status_code == 201
+    )
+    page = c.get("/simple/cumulus/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    assert c.get(f"/simple/cumulus/{page.json()['files'][0]['url']}").content == data
+    assert not any(k.startswith("staging/") for k in s3_index.objects())
+
+
+def test_bytes_already_stored_are_not_sent_again(s3_index, tmp_path):
+    """A file whose bytes are at their content address already (an abandoned session's) gets
+    412 for its PUT, and complete verifies what is stored."""
+    import httpx
+
+    token = s3_index.token()
+    c = s3_index.client
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
+    wheel = make_wheel(tmp_path, "stratocumulus", "1.0")
+    data = wheel.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    first = open_session(c, headers, "stratocumulus", "1.0")
+    fs = start_file(c, headers, first, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
+    put = fs["mechanism"]
+    assert httpx.put(put["url"], content=data, headers=put["headers"]).status_code == 200
+    assert c.delete(first["links"]["session"], headers=headers).status_code == 204
+    again = open_session(c, headers, "stratocumulus", "1.0")
+    fs = start_file(c, headers, again, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
+    put = fs["mechanism"]
+    assert httpx.put(put["url"], content=data, headers=put["headers"]).status_code == 412
+    done = c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers)
+    assert done.status_code == 201, done.text
+    publish = c.post(again["links"]["publish"], content=json.dumps(META), headers=headers)
+    assert publish.status_code == 201
+    page = c.get(
+        "/simple/stratocumulus/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    assert c.get(f"/simple/stratocumulus/{page.json()['files'][0]['url']}").content == data
+
+
+def test_a_store_that_does_not_guard_content_addresses_gets_staged_puts(
+    s3_index, tmp_path, monkeypatch
+):
+    """Where the store would take a wrong body or overwrite a key (it failed the probe), a
+    client's PUT goes to a staging key of its own, and complete moves the verified bytes."""
+    import httpx
+
+    store = s3_index.services.store
+    monkeypatch.setattr(store, "_probe_guards", lambda: False)
+    token = s3_index.token()
+    c = s3_index.client
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
+    s = open_session(c, headers, "altostratus", "1.0")
+    wheel = make_wheel(tmp_path, "altostratus", "1.0")
+    data = wheel.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    fs = start_file(c, headers, s, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
+    m = fs["mechanism"]
+    assert f"/{s3_index.bucket}/staging/" in m["url"]
+    assert store.content_guards_known and not store.guards_content_addresses()
+    assert httpx.put(m["url"], content=data, headers=m["headers"]).status_code == 200
+    done = c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers)
+    assert done.status_code == 201, done.text
+    assert f"sha256/{sha[:2]}/{sha[2:4]}/{sha}" in s3_index.objects()
+    assert not any(k.startswith("staging/") for k in s3_index.objects())

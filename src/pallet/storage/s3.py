@@ -8,8 +8,11 @@ the usual AWS environment or config files. Large files go up as managed multipar
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import io
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -58,6 +61,8 @@ class S3BlobStore:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
+        self._guards: bool | None = None
+        self._probe_lock = threading.Lock()
         style = query.get("addressing_style", "path")
         if not _is_addressing_style(style):  # what botocore's Config would raise
             raise InvalidS3AddressingStyleError(s3_addressing_style=style)
@@ -153,6 +158,42 @@ class S3BlobStore:
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+    @property
+    def content_guards_known(self) -> bool:
+        return self._guards is not None
+
+    def guards_content_addresses(self) -> bool:
+        """Whether the store refuses a body that does not match its ``x-amz-checksum-sha256``
+        and a ``If-None-Match: *`` PUT of an existing key. Only then may a client's pre-signed
+        PUT target a content address: a store that ignores either (Ceph before 19, Swift's
+        s3api) would let one client overwrite another's published blob. Asked once per
+        process, with three small requests on a key of its own."""
+        with self._probe_lock:
+            if self._guards is None:
+                self._guards = self._probe_guards()
+            return self._guards
+
+    def _probe_guards(self) -> bool:
+        key = self._key(f"probe/{secrets.token_hex(16)}")
+        body = b"pallet: does this store check what a pre-signed PUT binds?"
+        good = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        wrong = base64.b64encode(hashlib.sha256(body + b"!").digest()).decode()
+        put = functools.partial(self.client.put_object, Bucket=self.bucket, Key=key, Body=body)
+        try:
+            try:
+                put(ChecksumSHA256=wrong)
+                return False  # stored bytes that do not match their checksum
+            except ClientError:
+                pass
+            put(ChecksumSHA256=good)
+            try:
+                put(ChecksumSHA256=good, IfNoneMatch="*")
+                return False  # overwrote an existing key
+            except ClientError as exc:
+                return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def presign_put(self, key: str, *, headers: dict[str, str], expires_in: int) -> str:
         """A SigV4 URL binding the given headers (lower-case names, see storage.signed)."""

@@ -40,6 +40,7 @@ from pallet.upload.links import Links
 from pallet.upload.mechanisms.base import FileRoute
 from pallet.upload.mechanisms.digests import hash_local, stream_digests
 from pallet.upload.mechanisms.staged import Staged
+from pallet.upload.mechanisms.staging import staging_key
 from pallet.upload.spool import Digests
 
 NAME = "vnd-pallet-presigned-put"
@@ -71,6 +72,15 @@ def remote_digests(services: Services, fs: FileUploadSession) -> Digests:
     return stream_digests(services, fs.staged_key, _algorithms(fs))
 
 
+def _target(services: Services, fs: FileUploadSession) -> str:
+    """The content address, where the store guards it (checks the signed checksum and refuses
+    overwrites); else a staging key of the file's own, moved after verification."""
+    guards = getattr(services.store, "guards_content_addresses", None)
+    if guards is None or guards():
+        return blob_key(fs.hashes["sha256"])
+    return staging_key(fs.session_id, fs.id)
+
+
 def _no_bytes() -> Problem:
     return Problem(
         409,
@@ -84,7 +94,8 @@ class PresignedPut:
     name = NAME
 
     def prepares_in_store(self, services: Services) -> bool:
-        return False  # the key is the content address; nothing is asked of the store
+        # Only a store's first file asks it anything (``_target``); the key is computed.
+        return getattr(services.store, "content_guards_known", True) is False
 
     def prepare(self, services: Services, fs: FileUploadSession) -> None:
         if "sha256" not in fs.hashes:
@@ -94,7 +105,7 @@ class PresignedPut:
                 "sha256 required",
                 f"{NAME} signs the sha256 into the upload URL: declare it in 'hashes'.",
             )
-        fs.staged_key = blob_key(fs.hashes["sha256"])
+        fs.staged_key = _target(services, fs)
 
     def describe(self, services: Services, links: Links, fs: FileUploadSession) -> dict[str, Any]:
         if fs.status != "pending" or fs.staged_key is None:
