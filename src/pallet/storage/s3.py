@@ -166,7 +166,7 @@ class S3BlobStore:
     def guards_content_addresses(self) -> bool:
         """Whether the store refuses a body that does not match its ``x-amz-checksum-sha256``
         and a ``If-None-Match: *`` PUT of an existing key. Only then may a client's pre-signed
-        PUT target a content address: a store that ignores either (Ceph before 19, Swift's
+        PUT target a content address: a store that ignores either (Ceph RGW 16.2, Swift's
         s3api) would let one client overwrite another's published blob. Asked once per
         process, with three small requests on a key of its own."""
         with self._probe_lock:
