@@ -188,7 +188,10 @@ class Flow:
         limit_put(m["url"], self.wheel, m["headers"])
 
     def complete(self) -> None:
-        self.http.post(self.file["links"]["complete"], content=json.dumps(META)).raise_for_status()
+        r = self.http.post(self.file["links"]["complete"], content=json.dumps(META))
+        r.raise_for_status()
+        if r.status_code == 201:
+            return  # verified in the request; 202 is still processing
         deadline = time.monotonic() + 1800
         while self.http.get(self.file["links"]["file-upload-session"]).json()["status"] != (
             "completed"

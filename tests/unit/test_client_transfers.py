@@ -81,13 +81,13 @@ def test_choose_follows_the_servers_order_and_ignores_unknown_mechanisms(wheel):
     assert pick([]) == HTTP_POST_BYTES
 
 
-def test_declared_hashes_presigned_put_declares_only_sha256(wheel):
-    assert declared_hashes(PRESIGNED_PUT, wheel) == {"sha256": wheel.hashes["sha256"]}
-    for mechanism in (HTTP_POST_BYTES, MULTIPART):
-        assert declared_hashes(mechanism, wheel) == {
-            "sha256": wheel.hashes["sha256"],
-            "blake2b": wheel.hashes["blake2b"],
-        }
+def test_declared_hashes_straight_to_the_store_declare_only_sha256(wheel):
+    for mechanism in (PRESIGNED_PUT, MULTIPART):
+        assert declared_hashes(mechanism, wheel) == {"sha256": wheel.hashes["sha256"]}
+    assert declared_hashes(HTTP_POST_BYTES, wheel) == {
+        "sha256": wheel.hashes["sha256"],
+        "blake2b": wheel.hashes["blake2b"],
+    }
 
 
 # -- FileRange / Meter / RateLimit --------------------------------------------------------------

@@ -116,10 +116,12 @@ def choose(offered: list[str], dist: Dist, *, forced: str | None, multipart_thre
 
 
 def hash_names(mechanism: str) -> tuple[str, ...]:
-    """What to declare: sha256 always; blake2b too, except for a single pre-signed PUT, where
-    the store itself verifies the sha256 and any other digest would make the index read the
-    object back."""
-    return ("sha256",) if mechanism == PRESIGNED_PUT else ("sha256", "blake2b")
+    """What to declare: sha256 always; blake2b too for bytes sent through the index, which
+    hashes the stream anyway. Not for a pre-signed PUT, where the store verifies the sha256 and
+    any other digest would make the index read the object back, nor for multipart, whose
+    read-back (S3 keeps no whole-object sha256) is the slow step: each extra digest is a pass
+    on both sides that proves nothing the sha256 does not."""
+    return ("sha256",) if mechanism in (PRESIGNED_PUT, MULTIPART) else ("sha256", "blake2b")
 
 
 def declared_hashes(mechanism: str, dist: Dist) -> dict[str, str]:

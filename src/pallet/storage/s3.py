@@ -329,10 +329,19 @@ class S3BlobStore:
 
 
 class _RangeReader(io.RawIOBase):
-    """A seekable read-only view of an object, one ranged GET per read (buffered by caller)."""
+    """A seekable read-only view of an object, one ranged GET per read (buffered by caller).
+
+    The object's last ``TAIL`` bytes are fetched with the first read that falls in them and
+    then served from memory: a wheel's end record, central directory and (written last)
+    ``.dist-info`` files usually all lie there, so inspecting it costs one GET, not one per
+    seek."""
+
+    TAIL = 2**20
 
     def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
         self.store, self.key, self.length, self.pos = store, key, size, 0
+        self.tail_start = max(0, size - self.TAIL)
+        self.tail: bytes | None = None
 
     def readable(self) -> bool:
         return True
@@ -348,14 +357,23 @@ class _RangeReader(io.RawIOBase):
         self.pos = max(0, base + offset)
         return self.pos
 
+    def _get(self, start: int, end: int) -> bytes:
+        resp = self.store.client.get_object(
+            Bucket=self.store.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}"
+        )
+        data: bytes = resp["Body"].read()
+        return data
+
     def readinto(self, buffer: Any) -> int:
         if self.pos >= self.length:
             return 0
         end = min(self.pos + len(buffer), self.length)
-        resp = self.store.client.get_object(
-            Bucket=self.store.bucket, Key=self.key, Range=f"bytes={self.pos}-{end - 1}"
-        )
-        data = resp["Body"].read()
+        if self.pos >= self.tail_start:
+            if self.tail is None:
+                self.tail = self._get(self.tail_start, self.length)
+            data = self.tail[self.pos - self.tail_start : end - self.tail_start]
+        else:
+            data = self._get(self.pos, end)
         buffer[: len(data)] = data
         self.pos += len(data)
         return len(data)
