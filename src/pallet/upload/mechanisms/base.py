@@ -15,11 +15,17 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pallet.core.problems import Problem
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.upload.links import Links
 from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.spool import SpooledFile
+
+
+class NotReceived(Problem):
+    """409: the bytes (or some parts) have not arrived. ``complete`` answers it and the file
+    stays pending, so the client may send them and complete again."""
 
 
 class FileContext(Protocol):
@@ -67,7 +73,8 @@ class Mechanism(Protocol):
 
     def staged(self, services: Services, fs: FileUploadSession) -> Staged:
         """The received bytes' digests (sha256 and every declared algorithm) and where the
-        bytes are, for verification at ``complete``. Raises a Problem if no bytes arrived."""
+        bytes are, for verification at ``complete``. Raises ``NotReceived`` if no bytes
+        arrived."""
 
     def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
-        """Raise a 409 Problem unless bytes were received (cheap: no transfer)."""
+        """Raise ``NotReceived`` unless bytes were received (cheap: no transfer)."""

@@ -19,7 +19,7 @@ from pallet.core.problems import Problem
 from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.upload.links import Links
-from pallet.upload.mechanisms.base import FileContext, FileRoute
+from pallet.upload.mechanisms.base import FileContext, FileRoute, NotReceived
 from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.spool import Digests, HashingSpool
 
@@ -60,7 +60,7 @@ class HttpPostBytes:
 
     def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
         if not fs.staged_key or fs.received_size is None:
-            raise Problem(
+            raise NotReceived(
                 409,
                 "no-bytes",
                 "No file received",

@@ -37,7 +37,7 @@ from pallet.services import Services
 from pallet.storage.base import blob_key, content_sha
 from pallet.storage.signed import presign_put
 from pallet.upload.links import Links
-from pallet.upload.mechanisms.base import FileRoute
+from pallet.upload.mechanisms.base import FileRoute, NotReceived
 from pallet.upload.mechanisms.digests import hash_local, stream_digests
 from pallet.upload.mechanisms.staged import Staged
 from pallet.upload.mechanisms.staging import staging_key
@@ -81,8 +81,8 @@ def _target(services: Services, fs: FileUploadSession) -> str:
     return staging_key(fs.session_id, fs.id)
 
 
-def _no_bytes() -> Problem:
-    return Problem(
+def _no_bytes() -> NotReceived:
+    return NotReceived(
         409,
         "no-bytes",
         "No file received",

@@ -30,7 +30,7 @@ from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.storage.signed import presign_put
 from pallet.upload.links import Links
-from pallet.upload.mechanisms.base import FileContext, FileRoute
+from pallet.upload.mechanisms.base import FileContext, FileRoute, NotReceived
 from pallet.upload.mechanisms.digests import CHUNK, digest_chunks, stream_digests
 from pallet.upload.mechanisms.staged import Staged
 
@@ -130,15 +130,16 @@ class S3MultipartPresigned:
                 out.append((number, f'"{number}-{stored}"', stored))
         return out
 
-    def _missing(self, services: Services, fs: FileUploadSession) -> list[int]:
-        expected = part_sizes(fs.size, (fs.mechanism_state or {})["part-size"])
-        have = {n: size for n, _etag, size in self.stored_parts(services, fs)}
-        return [n for n, size in enumerate(expected, start=1) if have.get(n) != size]
-
     def has_bytes(self, services: Services, fs: FileUploadSession) -> None:
-        missing = self._missing(services, fs)
+        self._all_stored(fs, self.stored_parts(services, fs))
+
+    @staticmethod
+    def _all_stored(fs: FileUploadSession, parts: list[tuple[int, str, int]]) -> None:
+        expected = part_sizes(fs.size, (fs.mechanism_state or {})["part-size"])
+        have = {n: size for n, _etag, size in parts}
+        missing = [n for n, size in enumerate(expected, start=1) if have.get(n) != size]
         if missing:
-            raise Problem(
+            raise NotReceived(
                 409,
                 "parts-missing",
                 "Upload incomplete",
@@ -147,9 +148,9 @@ class S3MultipartPresigned:
             )
 
     def staged(self, services: Services, fs: FileUploadSession) -> Staged:
-        self.has_bytes(services, fs)
         state = fs.mechanism_state or {}
         parts = self.stored_parts(services, fs)
+        self._all_stored(fs, parts)
         reported = {int(k): v for k, v in (state.get("etags") or {}).items()}
         wrong = [n for n, etag, _ in parts if n in reported and reported[n] != etag]
         if wrong:

@@ -29,6 +29,7 @@ from pallet.storage import blob_key
 from pallet.storage.base import content_sha
 from pallet.upload.links import Links
 from pallet.upload.mechanisms import REGISTRY
+from pallet.upload.mechanisms.base import NotReceived
 from pallet.upload.spool import SpooledFile
 from pallet.upload.v2 import files, sessions
 from pallet.upload.v2.bodies import file_body
@@ -98,8 +99,12 @@ def _verify(svc: Services, fs: FileUploadSession, rules: UploadRules) -> dict:
             staged.path.unlink(missing_ok=True)
     if fs.staged_key and not staged.final:
         svc.store.delete(fs.staged_key)  # gone already when the local store moved it
-    if vf.metadata_sha256 and svc.store.size(blob_key(vf.metadata_sha256)) is None:
-        svc.store.put_bytes(blob_key(vf.metadata_sha256), vf.metadata_bytes)
+    if vf.metadata_sha256:
+        meta = blob_key(vf.metadata_sha256)
+        # Asking a remote store whether it is there costs a round trip, as much as the PUT of
+        # these few kB (identical bytes, if they were there); a local store answers from a stat.
+        if svc.store.local_path(meta) is None or svc.store.size(meta) is None:
+            svc.store.put_bytes(meta, vf.metadata_bytes)
     return {
         "sha256": digests.sha256,
         "blake2_256": digests.blake2_256,
@@ -169,6 +174,8 @@ def _run(
     try:
         facts = _verify(svc, fs, rules)
     except Problem as problem:
+        if isinstance(problem, NotReceived) and not deferred:
+            raise  # nothing to verify yet: the file stays pending, the client sends and retries
         if fs.staged_key and content_sha(fs.staged_key) is None:  # else the collector's
             svc.store.delete(fs.staged_key)
         return _finish(svc, ref, bad_event, None, problem), problem
@@ -210,10 +217,12 @@ async def complete(svc: Services, ctx: Ctx) -> dict:
     fs = ctx.file
     assert fs is not None and ctx.session is not None and ctx.fid is not None
     files.check_transfer(ctx.session, fs)  # only a pending file of an editable session
-    REGISTRY[fs.mechanism].has_bytes(svc, fs)  # 409 at once when no bytes arrived
     ref = FileRef(ctx.sid, ctx.fid, ctx.principal, ctx.links)
     rules = upload_rules(ctx.principal, svc.settings)
     if fs.size >= svc.settings.deferred_complete_size:
+        # 409 at once when no bytes arrived, before answering 202 (verified in the request,
+        # a smaller file learns it from ``staged``, without asking the store twice)
+        REGISTRY[fs.mechanism].has_bytes(svc, fs)
         fs.verify_rules = rules.name
         body = await run_in_threadpool(
             _finish, svc, ref, FileEvent.COMPLETE_DEFERRED, None, None, rules=rules
