@@ -381,23 +381,30 @@ def _calls(store) -> list[str]:  # noqa: ANN001
     return seen
 
 
+def _presigned_file(index, tmp_path, name: str):  # noqa: ANN001, ANN202
+    """A session for ``name`` 1.0 and a pre-signed file session for its wheel: (headers,
+    session, the wheel's bytes, their sha256, the file session)."""
+    headers = {"Authorization": f"Bearer {index.token()}", "Content-Type": V2, "Accept": V2}
+    session = open_session(index.client, headers, name, "1.0")
+    wheel = make_wheel(tmp_path, name, "1.0")
+    data = wheel.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    fs = start_file(
+        index.client, headers, session, wheel.name, len(data), sha, "vnd-pallet-presigned-put"
+    )
+    return headers, session, data, sha, fs
+
+
 def test_presigned_put_lands_at_the_content_address_and_complete_moves_nothing(s3_index, tmp_path):
     """The sha256 is signed into the URL, so the PUT targets the blob's final key: complete
     reads what the store recorded and the archive's directory, and copies nothing. Wrong,
     short, long and replayed PUTs never put anything there."""
     import httpx
 
-    store = s3_index.services.store
+    store, c = s3_index.services.store, s3_index.client
     assert store.guards_content_addresses()  # SeaweedFS checks checksums and If-None-Match
-    token = s3_index.token()
-    c = s3_index.client
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
-    s = open_session(c, headers, "cumulus", "1.0")
-    wheel = make_wheel(tmp_path, "cumulus", "1.0")
-    data = wheel.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    headers, s, data, sha, fs = _presigned_file(s3_index, tmp_path, "cumulus")
     key = f"sha256/{sha[:2]}/{sha[2:4]}/{sha}"
-    fs = start_file(c, headers, s, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
     m = fs["mechanism"]
     assert f"/{s3_index.bucket}/{key}?" in m["url"]
     bad = bytes([data[0] ^ 1]) + data[1:]
@@ -427,19 +434,14 @@ def test_bytes_already_stored_are_not_sent_again(s3_index, tmp_path):
     412 for its PUT, and complete verifies what is stored."""
     import httpx
 
-    token = s3_index.token()
     c = s3_index.client
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
-    wheel = make_wheel(tmp_path, "stratocumulus", "1.0")
-    data = wheel.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    first = open_session(c, headers, "stratocumulus", "1.0")
-    fs = start_file(c, headers, first, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
+    headers, first, data, sha, fs = _presigned_file(s3_index, tmp_path, "stratocumulus")
     put = fs["mechanism"]
     assert httpx.put(put["url"], content=data, headers=put["headers"]).status_code == 200
     assert c.delete(first["links"]["session"], headers=headers).status_code == 204
     again = open_session(c, headers, "stratocumulus", "1.0")
-    fs = start_file(c, headers, again, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
+    filename = "stratocumulus-1.0-py3-none-any.whl"
+    fs = start_file(c, headers, again, filename, len(data), sha, "vnd-pallet-presigned-put")
     put = fs["mechanism"]
     assert httpx.put(put["url"], content=data, headers=put["headers"]).status_code == 412
     done = c.post(fs["links"]["complete"], content=json.dumps(META), headers=headers)
@@ -459,16 +461,9 @@ def test_a_store_that_does_not_guard_content_addresses_gets_staged_puts(
     client's PUT goes to a staging key of its own, and complete moves the verified bytes."""
     import httpx
 
-    store = s3_index.services.store
+    store, c = s3_index.services.store, s3_index.client
     monkeypatch.setattr(store, "_probe_guards", lambda: False)
-    token = s3_index.token()
-    c = s3_index.client
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": V2, "Accept": V2}
-    s = open_session(c, headers, "altostratus", "1.0")
-    wheel = make_wheel(tmp_path, "altostratus", "1.0")
-    data = wheel.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    fs = start_file(c, headers, s, wheel.name, len(data), sha, "vnd-pallet-presigned-put")
+    headers, _, data, sha, fs = _presigned_file(s3_index, tmp_path, "altostratus")
     m = fs["mechanism"]
     assert f"/{s3_index.bucket}/staging/" in m["url"]
     assert store.content_guards_known and not store.guards_content_addresses()
