@@ -76,8 +76,13 @@ async def receive_signed_put(request: Request) -> Response:
     declared = request.headers.get("content-length", "")
     limit = int(declared) if declared.isdigit() else svc.settings.max_file_size
     limit = min(limit, svc.settings.max_file_size)
-    spool = HashingSpool(svc.settings.tmp_dir, key, limit, ("sha256",))
     final = content_sha(key)  # the digest a content address names
+    checksum = headers.get("x-amz-checksum-sha256") or request.headers.get(
+        "x-amz-checksum-sha256"
+    )
+    # A multipart part binds no checksum: it is hashed once, whole, at complete.
+    hashed = ("sha256",) if checksum or final else ()
+    spool = HashingSpool(svc.settings.tmp_dir, key, limit, hashed)
     try:
         async for chunk in request.stream():
             await spool.write(chunk)
@@ -93,9 +98,6 @@ async def receive_signed_put(request: Request) -> Response:
     try:
         if declared.isdigit() and spooled.digests.size != int(declared):
             raise Problem(400, "size-mismatch", "Size mismatch", "The body was cut short.")
-        checksum = headers.get("x-amz-checksum-sha256") or request.headers.get(
-            "x-amz-checksum-sha256"
-        )
         if checksum:
             digest = base64.b64encode(bytes.fromhex(spooled.digests.sha256)).decode()
             if not hmac.compare_digest(

@@ -105,18 +105,22 @@ class HashingSpool:
         self.filename = filename
         self.max_size = max_size
         self.size = 0
-        names = ("sha256", *(a for a in algorithms if a != "sha256"))
+        # No algorithms at all: bytes whose digest nobody will ask for (a multipart part).
+        names = ("sha256", *(a for a in algorithms if a != "sha256")) if algorithms else ()
         self._hashers = {name: hasher(name) for name in names}
         # sha256 runs with the file write; every other digest gets a thread of its own.
-        self._sha256, *self._others = self._hashers.values()
+        hashers = list(self._hashers.values())
+        self._sha256: Any = hashers[0] if hashers else None
+        self._others: list[Any] = hashers[1:]
         self._pending: list[bytes | memoryview] = []
         self._pending_size = 0
         self._unflushed = 0
         self._inflight: list[asyncio.Future] = []
 
     def _write_lane(self, chunks: list[bytes | memoryview]) -> None:
-        for chunk in chunks:
-            self._sha256.update(chunk)
+        if self._sha256 is not None:
+            for chunk in chunks:
+                self._sha256.update(chunk)
         fd = self._file.fileno()
         for i in range(0, len(chunks), IOV_BATCH):
             views = [memoryview(c) for c in chunks[i : i + IOV_BATCH]]
