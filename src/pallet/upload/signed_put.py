@@ -77,9 +77,7 @@ async def receive_signed_put(request: Request) -> Response:
     limit = int(declared) if declared.isdigit() else svc.settings.max_file_size
     limit = min(limit, svc.settings.max_file_size)
     final = content_sha(key)  # the digest a content address names
-    checksum = headers.get("x-amz-checksum-sha256") or request.headers.get(
-        "x-amz-checksum-sha256"
-    )
+    checksum = headers.get("x-amz-checksum-sha256") or request.headers.get("x-amz-checksum-sha256")
     # A multipart part binds no checksum: it is hashed once, whole, at complete.
     hashed = ("sha256",) if checksum or final else ()
     spool = HashingSpool(svc.settings.tmp_dir, key, limit, hashed)
