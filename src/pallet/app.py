@@ -28,9 +28,10 @@ from pallet import (
     outages,
     public_url,
 )
+from pallet.auth.oidc import routes as oidc
 from pallet.config import Settings
 from pallet.core.problems import Problem
-from pallet.index import jsonapi, stage
+from pallet.index import integrity, jsonapi, stage
 from pallet.index import routes as index_routes
 from pallet.services import Services
 from pallet.upload import direct, legacy, signed_put
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/", home, methods=["GET", "HEAD"]),
             *index_routes.routes,
             *jsonapi.routes,
+            *integrity.routes,
             *stage.routes,
             *signed_put.routes,
             *upload2.routes(services.settings.upload_root),
@@ -182,6 +184,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *discovery.routes,
             *openapi.routes,
             *legacy.routes,
+            *oidc.routes,
             *_test_routes(services.settings),
         ],
         exception_handlers={

@@ -78,6 +78,18 @@ class Settings:
     #: installers' URL-keyed caches work) instead of streaming through Pallet.
     download_redirect: bool = False
     download_url_window: int = 300
+    #: Trusted publishing (pallet.auth.oidc): the ``aud`` an OIDC token must carry (``pypi`` is
+    #: PyPI's; give each index its own, so a token minted for one is refused by the others).
+    oidc_audience: str = "pallet"
+    #: ``ISSUER=FILE ...``: issuers whose JWKS is read from a file instead of fetched (air-gapped
+    #: sites); an issuer not named here is discovered over HTTPS.
+    oidc_jwks: str = ""
+    #: PEP 740 attestations of trusted-published files are verified against the Sigstore trust
+    #: root shipped with the installed ``sigstore`` (no network); on: refreshed over TUF first.
+    sigstore_online: bool = False
+    #: Serve HTTPS directly (PEM files); without them, plain HTTP for a TLS proxy in front.
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
     #: Test hook: at most this many seconds every deferred (202) task waits before working, so
     #: tests can observe the ``processing`` state; with ``test_hooks`` a test ends the wait
     #: (pallet.testhooks). Always 0 in production.

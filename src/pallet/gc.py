@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from pallet.core.sessions import FileState, SessionState
 from pallet.db import leases
-from pallet.db.models import FileUploadSession, UploadSession
+from pallet.db.models import FileUploadSession, UploadSession, UsedOidcToken
 from pallet.db.session import read_session, retrying
 from pallet.leftovers import (
     collect_storage,
@@ -118,6 +118,13 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
         counts["sessions_forgotten"] = len(old)
 
     retrying(svc.engine, forget)
+
+    def forget_oidc_ids(s: Session) -> None:
+        # A jti only needs remembering while its token could still be accepted.
+        gone = s.execute(delete(UsedOidcToken).where(UsedOidcToken.expires_at <= now))
+        counts["oidc_ids_forgotten"] = gone.rowcount or 0  # type: ignore[attr-defined]
+
+    retrying(svc.engine, forget_oidc_ids)
     counts["spool"] = sweep_spool(svc.settings.tmp_dir, cutoff)
     counts["abandoned_objects"] = sweep_abandoned(svc, cutoff)
     counts.update(collect_storage(svc, cutoff, scan=scan))

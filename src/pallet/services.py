@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -13,6 +14,9 @@ from pallet.index.cache import PageCache
 from pallet.index.lookup import SerialLookup
 from pallet.storage import BlobStore, open_store
 
+if TYPE_CHECKING:
+    from pallet.auth.oidc.keys import IssuerKeys
+
 
 @dataclass
 class Services:
@@ -22,6 +26,7 @@ class Services:
     lookup: SerialLookup
     pages: PageCache = field(default_factory=PageCache)
     leases: Heartbeat = field(init=False)  # keeps this process's background work owned
+    _issuer_keys: IssuerKeys | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.leases = Heartbeat(self.engine)
@@ -31,6 +36,14 @@ class Services:
         settings = settings.resolved()
         engine = make_engine(settings.database_url)
         return cls(settings, engine, open_store(settings.storage_url), SerialLookup(engine))
+
+    def issuer_keys(self) -> IssuerKeys:
+        """Trusted publishing's key cache, made on first use (PyJWT loads only then)."""
+        if self._issuer_keys is None:
+            from pallet.auth.oidc.keys import IssuerKeys, parse_pins
+
+            self._issuer_keys = IssuerKeys(parse_pins(self.settings.oidc_jwks))
+        return self._issuer_keys
 
     def close(self) -> None:
         self.leases.stop()

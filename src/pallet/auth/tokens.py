@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from packaging.utils import canonicalize_name
@@ -26,9 +26,9 @@ PREFIX = "pallet_"
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 _T = Token.__table__.c
 #: Built once and run as plain SQL (no ORM objects): every authenticated request runs it.
-_ROW = select(_T.id, _T.secret_hash, _T.scope, _T.projects, _T.expires, _T.revoked).where(
-    _T.id == bindparam("id")
-)
+_ROW = select(
+    _T.id, _T.secret_hash, _T.scope, _T.projects, _T.expires, _T.revoked, _T.publisher
+).where(_T.id == bindparam("id"))
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,15 @@ class Principal:
     projects: frozenset[str] | None  # normalised names, None = every project
     #: A genuine token that was revoked or has expired: known caller, no permission (403).
     inactive_reason: str | None = None
+    #: PEP 740 publisher of a token minted by trusted publishing (pallet.auth.oidc), else None.
+    publisher: dict | None = field(default=None, compare=False)
 
     def can_read(self, project: str | None = None) -> bool:
         return self.inactive_reason is None and self._covers(project)
 
     def can_upload(self, project: str) -> bool:
         return (
-            self.inactive_reason is None
-            and self.scope in UPLOAD_SCOPES
-            and self._covers(project)
+            self.inactive_reason is None and self.scope in UPLOAD_SCOPES and self._covers(project)
         )
 
     def _covers(self, project: str | None) -> bool:
@@ -67,6 +67,7 @@ def create_token(
     projects: list[str] | None = None,
     description: str = "",
     expires_in: timedelta | None = None,
+    publisher: dict | None = None,
 ) -> tuple[Token, str]:
     """Insert a token row; return it with the full token string, which is never stored."""
     if scope not in SCOPES:
@@ -82,6 +83,7 @@ def create_token(
         projects=sorted({canonicalize_name(p) for p in projects}) if projects else None,
         created=now,
         expires=now + expires_in if expires_in else None,
+        publisher=publisher,
     )
     session.add(row)
     return row, f"{PREFIX}{token_id}_{secret}"
@@ -111,5 +113,4 @@ def verify_token(session: Session, secret_key: str, token: str) -> Principal | N
     elif row.expires is not None and aware(row.expires) <= now:
         inactive = "expired"
     projects = frozenset(row.projects) if row.projects is not None else None
-    return Principal(row.id, row.scope, projects, inactive_reason=inactive)
-
+    return Principal(row.id, row.scope, projects, inactive_reason=inactive, publisher=row.publisher)

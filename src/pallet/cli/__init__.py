@@ -9,11 +9,26 @@ import sys
 from pallet import __version__
 
 #: One module per command group, in help order.
-COMMANDS = ("serve", "publish", "token", "imports", "yank", "db", "gc", "fsck")
+COMMANDS = (
+    "serve",
+    "publish",
+    "token",
+    "trusted_publisher",
+    "imports",
+    "yank",
+    "db",
+    "gc",
+    "fsck",
+)
 #: Commands whose module is named otherwise. ``pallet X`` imports only X's module: a client
 #: command must not pay a second of server imports (SQLAlchemy, Alembic, uvicorn), nor an
 #: import of a thousand files the web stack's.
-MODULE_OF = {"session": "publish", "import": "imports", "unyank": "yank"}
+MODULE_OF = {
+    "session": "publish",
+    "import": "imports",
+    "unyank": "yank",
+    "trusted-publisher": "trusted_publisher",
+}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

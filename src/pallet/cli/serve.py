@@ -63,6 +63,24 @@ def register(sub, common) -> None:  # noqa: ANN001
         "--forwarded-allow-ips",
         help="proxies whose X-Forwarded-For/-Proto headers are believed (default: none)",
     )
+    n.add_argument("--tls-certfile", help="serve HTTPS with this PEM certificate (chain)")
+    n.add_argument("--tls-keyfile", help="the certificate's PEM private key")
+    t = p.add_argument_group("trusted publishing")
+    t.add_argument(
+        "--oidc-audience", help="the aud an OIDC token must carry (PALLET_OIDC_AUDIENCE, pallet)"
+    )
+    t.add_argument(
+        "--oidc-jwks",
+        action="append",
+        metavar="ISSUER=FILE",
+        help="pin an issuer's signing keys (JWKS) from a file instead of fetching them; repeatable",
+    )
+    t.add_argument(
+        "--sigstore-online",
+        action="store_true",
+        default=None,
+        help="refresh the Sigstore trust root over the network before verifying attestations",
+    )
     c = p.add_argument_group("slow or lying clients")
     c.add_argument("--header-timeout", type=float, help="seconds for request headers (10)")
     c.add_argument("--body-idle-timeout", type=float, help="seconds a body may stall (30)")
@@ -136,7 +154,14 @@ def run(args: argparse.Namespace) -> int:
         body_idle_timeout=args.body_idle_timeout,
         max_connections=args.max_connections,
         min_free_space=parse_size(args.min_free_space) if args.min_free_space else None,
+        tls_certfile=args.tls_certfile,
+        tls_keyfile=args.tls_keyfile,
+        oidc_audience=args.oidc_audience,
+        oidc_jwks=" ".join(args.oidc_jwks) if args.oidc_jwks else None,
+        sigstore_online=args.sigstore_online,
     )
+    if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
+        raise SystemExit("error: --tls-certfile and --tls-keyfile go together")
     if settings.inject_503:  # fail here in one line, not in every worker as it starts
         from pallet.faults import parse_spec
 
@@ -161,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
             key_file,
         )
     _migrate(settings)
-    base = settings.base_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+    base = settings.base_url.rstrip("/") or (
+        f"{'https' if settings.tls_certfile else 'http'}://{settings.host}:{settings.port}"
+    )
     print(
         f"Pallet serving on {base}/\n"
         f"  simple index:  {base}/simple/\n"
@@ -241,6 +268,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(settings.forwarded_allow_ips),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         "h11_max_incomplete_event_size": 64 * 1024,
+        "ssl_certfile": settings.tls_certfile or None,
+        "ssl_keyfile": settings.tls_keyfile or None,
         "log_config": uvicorn_log_config(settings.log_format) or uvicorn.config.LOGGING_CONFIG,
     }
 

@@ -1,9 +1,8 @@
 """PEP 740 attestations sent with an upload: structural checks binding them to the file.
 
 Pallet checks that each attestation is a version-1 object whose in-toto statement names this
-file and its sha256. It does not verify Sigstore signatures against a trusted-publisher
-identity (that needs the Sigstore trust root and an identity policy); attestations are stored and
-served as uploaded.
+file and its sha256. The signatures are verified against the publisher's identity when a
+trusted publisher sends them (pallet.upload.provenance, which needs the Sigstore trust root).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import base64
 import binascii
 from typing import Any, Protocol
 
-from pallet.core.problems import ProblemError, bad_request
+from pallet.core.problems import Problem, ProblemError, bad_request
 from pallet.core.untrusted import ATTESTATIONS, load_json
 
 MAX_ATTESTATIONS = 16
@@ -23,7 +22,7 @@ class _HasSha256(Protocol):
     def sha256(self) -> str: ...  # read-only: upload.spool.Digests derives it
 
 
-def _invalid(message: str, source: str = "attestations") -> Exception:
+def invalid_attestations(message: str, source: str = "attestations") -> Problem:
     return bad_request(
         "invalid-attestations",
         "Invalid attestations",
@@ -36,9 +35,9 @@ def parse_attestations(raw: str, filename: str, digests: _HasSha256) -> list[dic
     try:
         value = load_json(raw, ATTESTATIONS)  # bounded: a 400 json-limit-exceeded problem
     except ValueError as exc:
-        raise _invalid(f"not JSON: {exc}") from None
+        raise invalid_attestations(f"not JSON: {exc}") from None
     if not isinstance(value, list) or not value or len(value) > MAX_ATTESTATIONS:
-        raise _invalid(f"expected a non-empty array of at most {MAX_ATTESTATIONS} objects")
+        raise invalid_attestations(f"expected a non-empty array of at most {MAX_ATTESTATIONS} objects")
     for i, att in enumerate(value):
         _check_one(att, filename, digests.sha256, f"attestations/{i}")
     return value
@@ -46,22 +45,22 @@ def parse_attestations(raw: str, filename: str, digests: _HasSha256) -> list[dic
 
 def _check_one(att: Any, filename: str, sha256: str, source: str) -> None:
     if not isinstance(att, dict) or att.get("version") != 1:
-        raise _invalid("each attestation must be an object with version 1", source)
+        raise invalid_attestations("each attestation must be an object with version 1", source)
     envelope = att.get("envelope")
     if not isinstance(att.get("verification_material"), dict) or not isinstance(envelope, dict):
-        raise _invalid("missing verification_material or envelope", source)
+        raise invalid_attestations("missing verification_material or envelope", source)
     try:
         statement = load_json(
             base64.b64decode(envelope.get("statement", ""), validate=True), ATTESTATIONS
         )
     except (binascii.Error, ValueError, TypeError):
-        raise _invalid("envelope.statement is not base64-encoded JSON", source) from None
+        raise invalid_attestations("envelope.statement is not base64-encoded JSON", source) from None
     subjects = statement.get("subject") if isinstance(statement, dict) else None
     if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
-        raise _invalid("the statement must have exactly one subject", source)
+        raise invalid_attestations("the statement must have exactly one subject", source)
     subject = subjects[0]
     if subject.get("name") != filename:
-        raise _invalid(f"subject name {subject.get('name')!r} is not {filename!r}", source)
+        raise invalid_attestations(f"subject name {subject.get('name')!r} is not {filename!r}", source)
     digest = subject.get("digest")
     if not isinstance(digest, dict) or digest.get("sha256") != sha256:
-        raise _invalid("subject sha256 does not match the uploaded file", source)
+        raise invalid_attestations("subject sha256 does not match the uploaded file", source)

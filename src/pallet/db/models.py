@@ -86,6 +86,8 @@ class File(Base):
     # sha256 of the extracted METADATA (PEP 658/714); NULL when not extracted.
     metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     attestations: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    #: PEP 740 publisher of ``attestations`` (the trusted publisher of the token that sent them).
+    publisher: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
     uploaded_via: Mapped[str] = mapped_column(String(100), default="legacy")
 
@@ -114,6 +116,42 @@ class Token(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Set on a token minted by trusted publishing: the identity that asked for it (PEP 740's
+    #: publisher object), recorded with every file the token uploads.
+    publisher: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class TrustedPublisher(Base):
+    """A CI identity allowed to mint upload tokens for one project (pallet.auth.oidc).
+
+    ``rules`` are the provider's settings (``repository``, ``workflow``, ``environment``...);
+    ``identity`` is their canonical text, unique per project and issuer so a publisher is added
+    once. ``pending``: the project did not exist when the publisher was added; the first token
+    minted for it claims the name, and a project created meanwhile by anyone else voids it.
+    """
+
+    __tablename__ = "trusted_publishers"
+    __table_args__ = (UniqueConstraint("project", "issuer", "identity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200), index=True)  # normalised name
+    kind: Mapped[str] = mapped_column(String(20))  # github | gitlab | generic
+    issuer: Mapped[str] = mapped_column(String(500), index=True)
+    identity: Mapped[str] = mapped_column(String(1000))
+    rules: Mapped[dict] = mapped_column(JSON)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsedOidcToken(Base):
+    """``jti`` of every OIDC token exchanged, until it expires: a token is exchanged once, on
+    whichever replica it reaches first (the primary key decides, not a Python check)."""
+
+    __tablename__ = "used_oidc_tokens"
+
+    issuer: Mapped[str] = mapped_column(String(500), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class JournalEntry(Base):
@@ -186,6 +224,7 @@ class FileUploadSession(Base):
     metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     info: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     attestations: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    publisher: Mapped[dict | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     notices: Mapped[list | None] = mapped_column(JSON, nullable=True)
     mechanism_state: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     #: The upload rules a deferred verification applies (``UploadRules.name``), so another

@@ -15,6 +15,11 @@ def file_url(sha256: str, filename: str) -> str:
     return f"../../files/{sha256}/{filename}"
 
 
+def provenance_url(project: str, version: str, filename: str) -> str:
+    """PEP 740's ``/integrity/...`` URL, relative to the project page like ``file_url``."""
+    return f"../../integrity/{project}/{version}/{filename}/provenance"
+
+
 def _version_key(version: str) -> tuple:
     try:
         return (0, Version(version))
@@ -36,6 +41,7 @@ _PAGE_FILES = (
         File.yanked,
         File.yanked_reason,
         File.metadata_sha256,
+        File.publisher.isnot(None).label("attested"),
         Release.version,
         Release.yanked.label("release_yanked"),
         Release.yanked_reason.label("release_yanked_reason"),
@@ -75,6 +81,11 @@ def project_page(
                 requires_python=r.requires_python,
                 yanked=yanked,
                 core_metadata_sha256=r.metadata_sha256,
+                provenance_url=(
+                    provenance_url(project.normalized_name, r.version, r.filename)
+                    if getattr(r, "attested", False)
+                    else None
+                ),
             )
         )
     versions = sorted(keys, key=keys.__getitem__)

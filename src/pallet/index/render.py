@@ -1,5 +1,7 @@
-"""Serialise the simple-API model. API version 1.1 (PEP 700): ``versions``, ``size``,
-``upload-time``; PEP 658/714 ``core-metadata``; PEP 592 ``yanked``; PEP 740 ``provenance``."""
+"""Serialise the simple-API model. API version 1.4: PEP 700's ``versions``, ``size`` and
+``upload-time`` (1.1); PEP 658/714 ``core-metadata``; PEP 592 ``yanked``; PEP 740's
+``provenance`` (1.3; ``null`` when a file has none); PEP 792's status markers (1.4) are optional
+and absent, which means every project is ``active``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from html import escape
 
 from pallet.index.model import FileEntry, ProjectList, ProjectPage
 
-API_VERSION = "1.1"
+API_VERSION = "1.4"
 
 
 def iso8601(ts: datetime) -> str:
@@ -31,9 +33,8 @@ def _file_json(f: FileEntry) -> dict:
         "dist-info-metadata": (
             {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else False
         ),
+        "provenance": f.provenance_url,
     }
-    if f.provenance_url:
-        out["provenance"] = f.provenance_url
     return out
 
 

@@ -20,6 +20,7 @@ from pallet.core.rules import UploadRules
 from pallet.core.untrusted import require_form_version
 from pallet.services import Services
 from pallet.upload.multipart import ReceivedForm, read_upload_form
+from pallet.upload.provenance import attested_by
 from pallet.upload.publish import publish_file
 from pallet.upload.verify import forbidden, upload_rules, verify_file
 
@@ -67,6 +68,9 @@ def _process(svc: Services, principal: Principal, rules: UploadRules, received: 
     raw_attestations = received.fields.get("attestations")
     if raw_attestations:
         vf.attestations = parse_attestations(raw_attestations[0], vf.filename, vf.spooled.digests)
+        vf.publisher = attested_by(
+            principal, vf.attestations, vf.filename, vf.spooled.digests.sha256, svc.settings
+        )
     return publish_file(svc.engine, svc.store, vf, via="legacy", quota=svc.settings.project_quota)
 
 

@@ -112,6 +112,7 @@ class FileFacts:
     metadata_sha256: str | None
     info: dict
     attestations: list | None = None
+    publisher: dict | None = None
 
     @classmethod
     def of(cls, vf: VerifiedFile) -> FileFacts:
@@ -129,6 +130,7 @@ class FileFacts:
             metadata_sha256=vf.metadata_sha256,
             info=vf.info,
             attestations=vf.attestations,
+            publisher=vf.publisher,
         )
 
 
@@ -187,6 +189,7 @@ def insert_file(
         requires_python=facts.requires_python,
         metadata_sha256=facts.metadata_sha256,
         attestations=facts.attestations,
+        publisher=facts.publisher,
         published=published,
         uploaded_via=via,
     )

@@ -37,6 +37,7 @@ class VerifiedFile:
     metadata_bytes: bytes
     info: dict[str, Any]
     attestations: list | None = None
+    publisher: dict | None = None  # of the attestations (PEP 740)
 
     @property
     def filename(self) -> str:

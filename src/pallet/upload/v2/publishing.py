@@ -56,6 +56,7 @@ def _facts(fs: FileUploadSession, version: str) -> FileFacts:
         metadata_sha256=fs.metadata_sha256,
         info=fs.info or {},
         attestations=fs.attestations,
+        publisher=fs.publisher,
     )
 
 

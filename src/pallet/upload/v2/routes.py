@@ -20,6 +20,7 @@ from pallet.db.models import FileUploadSession
 from pallet.services import Services
 from pallet.upload.mechanisms import REGISTRY
 from pallet.upload.mechanisms.base import FileHandler
+from pallet.upload.provenance import attested_by
 from pallet.upload.v2 import complete as completion
 from pallet.upload.v2 import files, publishing, sessions
 from pallet.upload.v2.bodies import file_body, session_body
@@ -244,13 +245,17 @@ async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Res
     class _Digest:
         sha256 = digest
 
-    # Up to 4 MiB of JSON and the statements inside: parsed off the event loop.
-    attestations = await run_in_threadpool(
-        parse_attestations, raw.decode("utf-8", "replace"), fs.filename, _Digest()
-    )
+    def checked() -> tuple[list, dict | None]:
+        attestations = parse_attestations(raw.decode("utf-8", "replace"), fs.filename, _Digest())
+        publisher = attested_by(ctx.principal, attestations, fs.filename, digest, svc.settings)
+        return attestations, publisher
+
+    # Up to 4 MiB of JSON, the statements inside and their signatures: off the event loop.
+    attestations, publisher = await run_in_threadpool(checked)
 
     def attach(f: FileUploadSession) -> None:
         f.attestations = attestations
+        f.publisher = publisher
 
     await run_in_threadpool(ctx.update_file, attach)
     return Response(status_code=204)
