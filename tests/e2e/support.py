@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -145,7 +146,12 @@ class Response:
         return self.headers.get(name.lower())
 
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+#: Servers started with ``--tls-certfile`` use a certificate made for the test (tests.tls);
+#: only 127.0.0.1 is ever asked, so the opener does not check it.
+_OPENER = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}),
+    urllib.request.HTTPSHandler(context=ssl._create_unverified_context()),  # noqa: S323
+)
 
 
 def http_get(
@@ -191,7 +197,8 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--tls-certfile" in self.extra_args else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def upload_url(self) -> str:

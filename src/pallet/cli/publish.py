@@ -40,6 +40,13 @@ def register(sub, common) -> None:  # noqa: ANN001, ARG001 - client commands nee
         "--url", help="Upload 2.0 root, legacy upload URL or index base URL (env PALLET_URL)"
     )
     _credential_flags(p)
+    p.add_argument(
+        "--trusted-publishing",
+        choices=["auto", "always", "never"],
+        help="exchange the CI job's OIDC identity for an upload token: auto (default) does "
+        "when in GitHub Actions or GitLab CI/CD with no other credentials "
+        "(env PALLET_TRUSTED_PUBLISHING)",
+    )
     p.add_argument("--protocol", choices=["auto", "2.0", "legacy"], default="auto")
     p.add_argument("--mechanism", help="force an upload mechanism (default: the best offered)")
     p.add_argument(
@@ -123,7 +130,8 @@ def run_publish(args: argparse.Namespace) -> int:
     try:
         creds = _credentials(args, args.url or (args.session if args.session else None))
         releases = collect(args.dists) if args.dists else {}
-    except (ConfigError, DistError) as exc:
+        creds, minted = _trusted_publishing(args, creds, out)
+    except (ConfigError, DistError, ClientError) as exc:
         return _fail(args, str(exc))
     options = Options(
         protocol=args.protocol,
@@ -150,6 +158,12 @@ def run_publish(args: argparse.Namespace) -> int:
         return _fail(args, str(exc))
     finally:
         transport.close()
+        if minted is not None:
+            from pallet.client.trusted_publishing import burn
+
+            warning = burn(minted)
+            if warning:
+                print(f"warning: {warning}", file=out)
     for result in results:
         _report(result, out)
     if args.json:
@@ -160,6 +174,39 @@ def run_publish(args: argparse.Namespace) -> int:
             )
         )
     return 0 if all(r.ok for r in results) else 1
+
+
+def _trusted_publishing(args: argparse.Namespace, creds: Any, out: IO[str]) -> tuple[Any, Any]:
+    """The credentials to upload with, and the minted token to revoke afterwards (or None).
+
+    ``auto`` exchanges only in a CI that issues OIDC tokens and when nothing else was given,
+    and falls back to no credentials (with a warning) when the exchange fails; ``always``
+    fails instead, and refuses to run beside other credentials."""
+    from pallet.client.credentials import ConfigError, Credentials
+    from pallet.client.trusted_publishing import TrustedPublishingError, ci_name, mint
+
+    mode = args.trusted_publishing or os.environ.get("PALLET_TRUSTED_PUBLISHING") or "auto"
+    if mode not in ("auto", "always", "never"):
+        raise ConfigError(f"PALLET_TRUSTED_PUBLISHING must be auto, always or never, not {mode!r}")
+    if mode == "always" and creds.password is not None:
+        raise ConfigError(
+            f"--trusted-publishing always, but credentials came from {creds.source}: "
+            "use one or the other"
+        )
+    wanted = mode == "always" or (
+        mode == "auto" and creds.password is None and ci_name(os.environ) is not None
+    )
+    if not wanted:
+        return creds, None
+    try:
+        minted = mint(creds.url, os.environ)
+    except TrustedPublishingError as exc:
+        if mode == "always":
+            raise
+        print(f"warning: {exc}; going on without credentials", file=out)
+        return creds, None
+    print(f"trusted publishing: minted a 15-minute token as {ci_name(os.environ)}", file=out)
+    return Credentials(creds.url, None, minted.token, "trusted publishing"), minted
 
 
 def _report(result: Any, out: IO[str]) -> None:

@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pallet.auth.guard import require_uploader
 from pallet.auth.oidc import exchange
+from pallet.auth.oidc.errors import refused
+from pallet.auth.tokens import verify_token
 from pallet.connections import early_too_large
-from pallet.core.problems import Problem
 from pallet.db.models import Token
 from pallet.db.session import write_session
 from pallet.services import Services
@@ -26,8 +26,7 @@ async def audience(request: Request) -> Response:
     return JSONResponse({"audience": svc.settings.oidc_audience})
 
 
-async def mint_token(request: Request) -> Response:
-    svc: Services = request.app.state.services
+async def _body(request: Request) -> bytes:
     too_large = early_too_large(request.headers, MAX_BODY, "Token requests")
     if too_large is not None:
         raise too_large
@@ -35,8 +34,13 @@ async def mint_token(request: Request) -> Response:
     async for chunk in request.stream():
         raw.extend(chunk)
         if len(raw) > MAX_BODY:
-            raise exchange.refused("invalid-payload", "the body is larger than 64 KiB", 413)
-    token = exchange.presented_token(bytes(raw))
+            raise refused("invalid-payload", "the body is larger than 64 KiB", 413)
+    return bytes(raw)
+
+
+async def mint_token(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    token = exchange.presented_token(await _body(request))
     minted = await run_in_threadpool(
         exchange.mint,
         svc.engine,
@@ -49,27 +53,24 @@ async def mint_token(request: Request) -> Response:
 
 
 async def burn_token(request: Request) -> Response:
-    """``DELETE /_/oidc/token``: the caller revokes the minted token it authenticates with, once
-    its upload is done (``pallet publish`` does), so it is dead before its 15 minutes are."""
+    """``POST /_/oidc/burn-token`` with ``{"token": <minted token>}``: revoke it once the upload is
+    done, so it is dead before its 15 minutes are (uv does this after publishing, as
+    ``pallet publish`` does). Holding the token is the right to burn it; only minted tokens
+    burn here (others are revoked with ``pallet token revoke``)."""
     svc: Services = request.app.state.services
+    token = exchange.presented_token(await _body(request))
 
     def revoke() -> None:
         with write_session(svc.engine, durable=True) as s:
-            principal = require_uploader(svc, request, s)
-            if principal.publisher is None:
-                raise Problem(
-                    403,
-                    "forbidden",
-                    "Not a minted token",
-                    "Only tokens minted by trusted publishing are burnt here; "
-                    "revoke others with 'pallet token revoke'.",
-                )
+            principal = verify_token(s, svc.settings.secret_key, token)
+            if principal is None or principal.publisher is None:
+                raise refused("invalid-token", "not a token minted by trusted publishing")
             row = s.get(Token, principal.token_id)
-            assert row is not None
-            row.revoked = datetime.now(UTC)
+            if row is not None and row.revoked is None:
+                row.revoked = datetime.now(UTC)
 
     await run_in_threadpool(revoke)
-    return Response(status_code=204)
+    return JSONResponse({"message": "Accepted"}, status_code=202)
 
 
 routes = [
@@ -77,5 +78,5 @@ routes = [
     Route("/_/oidc/mint-token", mint_token, methods=["POST"]),
     # The path the first releases of pypa's publish action post to; PyPI still answers it.
     Route("/_/oidc/github/mint-token", mint_token, methods=["POST"]),
-    Route("/_/oidc/token", burn_token, methods=["DELETE"]),
+    Route("/_/oidc/burn-token", burn_token, methods=["POST"]),
 ]
