@@ -1,8 +1,8 @@
 """``pallet trusted-publisher add|list|remove``: which CI identities may mint upload tokens.
 
-    pallet trusted-publisher add PROJECT --github OWNER/REPO --workflow release.yml [--environment pypi]
-    pallet trusted-publisher add PROJECT --gitlab GROUP/PROJECT --workflow-path .gitlab-ci.yml
-    pallet trusted-publisher add PROJECT --issuer URL --claim sub=... [--claim NAME=VALUE ...]
+pallet trusted-publisher add PROJECT --github OWNER/REPO --workflow release.yml [--environment pypi]
+pallet trusted-publisher add PROJECT --gitlab GROUP/PROJECT --workflow-path .gitlab-ci.yml
+pallet trusted-publisher add PROJECT --issuer URL --claim sub=... [--claim NAME=VALUE ...]
 """
 
 from __future__ import annotations

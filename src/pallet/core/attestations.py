@@ -37,7 +37,9 @@ def parse_attestations(raw: str, filename: str, digests: _HasSha256) -> list[dic
     except ValueError as exc:
         raise invalid_attestations(f"not JSON: {exc}") from None
     if not isinstance(value, list) or not value or len(value) > MAX_ATTESTATIONS:
-        raise invalid_attestations(f"expected a non-empty array of at most {MAX_ATTESTATIONS} objects")
+        raise invalid_attestations(
+            f"expected a non-empty array of at most {MAX_ATTESTATIONS} objects"
+        )
     for i, att in enumerate(value):
         _check_one(att, filename, digests.sha256, f"attestations/{i}")
     return value
@@ -54,13 +56,17 @@ def _check_one(att: Any, filename: str, sha256: str, source: str) -> None:
             base64.b64decode(envelope.get("statement", ""), validate=True), ATTESTATIONS
         )
     except (binascii.Error, ValueError, TypeError):
-        raise invalid_attestations("envelope.statement is not base64-encoded JSON", source) from None
+        raise invalid_attestations(
+            "envelope.statement is not base64-encoded JSON", source
+        ) from None
     subjects = statement.get("subject") if isinstance(statement, dict) else None
     if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
         raise invalid_attestations("the statement must have exactly one subject", source)
     subject = subjects[0]
     if subject.get("name") != filename:
-        raise invalid_attestations(f"subject name {subject.get('name')!r} is not {filename!r}", source)
+        raise invalid_attestations(
+            f"subject name {subject.get('name')!r} is not {filename!r}", source
+        )
     digest = subject.get("digest")
     if not isinstance(digest, dict) or digest.get("sha256") != sha256:
         raise invalid_attestations("subject sha256 does not match the uploaded file", source)

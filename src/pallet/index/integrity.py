@@ -89,9 +89,7 @@ async def provenance(request: Request) -> Response:
         version = canonicalize_version(p["version"], strip_trailing_zero=True)
     except ValueError:
         version = p["version"]
-    body = await db.read(
-        svc.engine, lambda s: _provenance(s, project, version, p["filename"])
-    )
+    body = await db.read(svc.engine, lambda s: _provenance(s, project, version, p["filename"]))
     if body is None:
         raise Problem(
             404,

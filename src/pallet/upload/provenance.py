@@ -31,7 +31,10 @@ PREDICATE_TYPES = frozenset(
 
 
 def attested_by(
-    principal: Principal, attestations: list[dict[str, Any]], filename: str, sha256: str,
+    principal: Principal,
+    attestations: list[dict[str, Any]],
+    filename: str,
+    sha256: str,
     settings: Settings,
 ) -> dict[str, Any] | None:
     """The publisher the attestations are verified against, or None for an ordinary token."""

@@ -32,8 +32,15 @@ GITLAB_ISSUER = "https://gitlab.com"
 #: protection possible, the times bound its use.
 REQUIRED = ("iss", "aud", "exp", "iat", "jti")
 _PROVIDER_REQUIRED = {
-    GITHUB: ("repository", "repository_owner", "repository_owner_id", "job_workflow_ref", "ref"),
-    GITLAB: ("project_path", "namespace_path", "ci_config_ref_uri", "ref_path"),
+    GITHUB: (
+        "repository",
+        "repository_owner",
+        "repository_owner_id",
+        "job_workflow_ref",
+        "ref",
+        "sha",
+    ),
+    GITLAB: ("sub", "project_path", "namespace_path", "ci_config_ref_uri", "ref_path", "sha"),
     GENERIC: (),
 }
 
@@ -53,8 +60,8 @@ def github_rules(
     repository: str, workflow: str, environment: str | None = None, owner_id: str | None = None
 ) -> dict[str, Any]:
     owner, repo = _owner_repo(repository, "--github")
-    if "/" in repository.strip("/").removeprefix(owner + "/"):
-        raise RuleError("--github must be OWNER/REPO")
+    if "/" in owner:
+        raise RuleError(f"--github must be OWNER/REPO, not {repository!r}")
     if "/" in workflow or not workflow.endswith((".yml", ".yaml")):
         raise RuleError(f"--workflow is a file name in .github/workflows/, not {workflow!r}")
     return {
@@ -127,10 +134,11 @@ def _github(rules: Mapping[str, Any], claims: Mapping[str, Any]) -> list[str]:
         bad.append("repository_owner")
     if rules.get("owner_id") and claims["repository_owner_id"] != rules["owner_id"]:
         bad.append("repository_owner_id")
-    # ``job_workflow_ref``: OWNER/REPO/.github/workflows/FILE@REF, the workflow that runs the job.
-    ref_path, at, ref = claims["job_workflow_ref"].partition("@")
+    # ``job_workflow_ref``: OWNER/REPO/.github/workflows/FILE@REF, the workflow that runs the
+    # job, at the token's own ``ref`` or ``sha``.
+    path, at, ref = claims["job_workflow_ref"].partition("@")
     expected = f"{repository}/.github/workflows/{rules['workflow']}"
-    if not at or not ref or ref_path.lower() != expected.lower():
+    if not at or path.lower() != expected.lower() or ref not in (claims["ref"], claims["sha"]):
         bad.append("job_workflow_ref")
     if rules.get("environment") and str(claims.get("environment", "")).lower() != (
         rules["environment"].lower()
@@ -148,10 +156,14 @@ def _gitlab(issuer: str, rules: Mapping[str, Any], claims: Mapping[str, Any]) ->
         bad.append("project_path")
     if claims["namespace_path"].lower() != project.rpartition("/")[0]:
         bad.append("namespace_path")
-    # ``ci_config_ref_uri``: HOST/NAMESPACE/PROJECT//PIPELINE-FILE@REF
+    kind_of_sub, _, sub_project = claims["sub"].partition(":")
+    if kind_of_sub != "project_path" or sub_project.partition(":")[0].lower() != project:
+        bad.append("sub")
+    # ``ci_config_ref_uri``: HOST/NAMESPACE/PROJECT//PIPELINE-FILE@REF, at the token's own
+    # ``ref_path`` or ``sha``.
     uri, at, ref = claims["ci_config_ref_uri"].partition("@")
     expected = f"{urlsplit(issuer).netloc}/{project}//{rules['workflow_path']}"
-    if not at or not ref or uri.lower() != expected.lower():
+    if not at or uri.lower() != expected.lower() or ref not in (claims["ref_path"], claims["sha"]):
         bad.append("ci_config_ref_uri")
     if rules.get("environment") and claims.get("environment") != rules["environment"]:
         bad.append("environment")

@@ -21,6 +21,15 @@ def refused(
         headers=headers or {},
         extra={
             "message": "Token request failed",
-            "errors": [{"code": code, "description": description}],
+            # ``source``/``message`` as in every Pallet problem; ``code``/``description`` for
+            # PyPI's clients.
+            "errors": [
+                {
+                    "source": "token",
+                    "message": description,
+                    "code": code,
+                    "description": description,
+                }
+            ],
         },
     )
