@@ -191,3 +191,36 @@ def test_twine_with_a_token_minted_as_the_publish_action_does(server, tls, issue
     assert r.returncode == 0, r.stdout
     assert wheel.name in listed(server, project)
     assert http_get(f"{server.url}/simple/{project}/").status == 200
+
+
+def test_the_trusted_publisher_command(server, issuer):  # noqa: ANN001
+    r = server.cli("trusted-publisher", "add", "Cli.Project", "--github", "acme/cli",
+                   "--workflow", "release.yml", "--environment", "pypi")  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith("added "), r.stdout + r.stderr
+    assert "cli-project  github:acme/cli/.github/workflows/release.yml environment=pypi" in r.stdout
+    assert "pending" in r.stdout  # the project does not exist yet
+    pid = r.stdout.split()[1]
+    again = server.cli("trusted-publisher", "add", "cli-project", "--github", "acme/cli",
+                       "--workflow", "release.yml", "--environment", "pypi")  # fmt: skip
+    assert again.stdout.startswith("already there: " + pid)
+    listed_now = server.cli("trusted-publisher", "list", "cli-project").stdout
+    assert (
+        listed_now.count("\n") == 1
+        and "issuer=https://token.actions.githubusercontent.com" in listed_now
+    )
+    for args, message in (
+        (("--github", "acme", "--workflow", "r.yml"), "OWNER/NAME"),
+        (("--github", "acme/cli"), "--workflow"),
+        (("--gitlab", "g/p", "--workflow", "x.yml"), "--workflow-path"),
+        (("--claim", "branch=main", "--issuer", "https://ci.example.com"), "sub"),
+        (("--claim", "sub=x"), "--issuer"),
+        (
+            ("--github", "acme/cli", "--workflow", "r.yml", "--issuer", "http://ci.example.com"),
+            "https",
+        ),
+    ):
+        bad = server.cli("trusted-publisher", "add", "cli-project", *args)
+        assert bad.returncode != 0 and message in bad.stderr, (args, bad.stderr)
+    assert server.cli("trusted-publisher", "remove", pid).returncode == 0
+    assert server.cli("trusted-publisher", "list", "cli-project").stdout == ""
+    assert server.cli("trusted-publisher", "remove", pid).returncode == 1
