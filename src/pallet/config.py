@@ -167,6 +167,17 @@ def parse_size(raw: str) -> int:
     return int(text)
 
 
+def parse_pins(spec: str) -> dict[str, Path]:
+    """``oidc_jwks``: ``ISSUER=FILE`` items separated by whitespace or commas."""
+    pins = {}
+    for item in spec.replace(",", " ").split():
+        issuer, sep, path = item.rpartition("=")
+        if not sep or not issuer or not path:
+            raise ValueError(f"--oidc-jwks takes ISSUER=FILE, not {item!r}")
+        pins[issuer.rstrip("/")] = Path(path)
+    return pins
+
+
 SECRET_KEY_FILE = "secret-key"  # noqa: S105 - a file name, not a secret
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from pallet.config import Settings
+from pallet.config import Settings, parse_pins
 from pallet.db.engine import make_engine
 from pallet.db.leases import Heartbeat
 from pallet.index.cache import PageCache
@@ -40,7 +40,7 @@ class Services:
     def issuer_keys(self) -> IssuerKeys:
         """Trusted publishing's key cache, made on first use (PyJWT loads only then)."""
         if self._issuer_keys is None:
-            from pallet.auth.oidc.keys import IssuerKeys, parse_pins
+            from pallet.auth.oidc.keys import IssuerKeys
 
             self._issuer_keys = IssuerKeys(parse_pins(self.settings.oidc_jwks))
         return self._issuer_keys

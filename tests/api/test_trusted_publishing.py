@@ -3,6 +3,7 @@ a short-lived upload token, and every way a token can be wrong is refused with a
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -140,6 +141,15 @@ def test_tokens_refused_before_any_claim_is_matched(index, issuer):  # noqa: ANN
     assert "algorithm" in refused(mint(index, forged), "invalid-token")
     unsigned = jwt.encode({"iss": issuer.issuer, **good}, None, algorithm="none")
     assert "algorithm" in refused(mint(index, unsigned), "invalid-token")
+
+    # Hostile shapes: a jti wider than its column, a lifetime the replay table would have to
+    # outlive, a payload nested past the JSON parser's recursion: 422s, never 500s.
+    assert "jti" in refused(mint(index, issuer.sign({**good, "jti": "j" * 201})), "invalid-token")
+    assert "more than a day" in refused(
+        mint(index, issuer.sign(good, lifetime=10**12)), "invalid-token"
+    )
+    nested = "e30." + base64.urlsafe_b64encode(b"[" * 9000).decode().rstrip("=") + ".c2ln"
+    assert "malformed" in refused(mint(index, nested), "invalid-payload")
 
     r = mint(index, issuer.sign(good, issuer="https://issuer.invalid"))
     assert "unknown trusted publishing issuer" in refused(r, "invalid-payload")

@@ -105,3 +105,10 @@ def test_identity_and_publisher():
     assert rules.publisher(rules.GITHUB, rules.GITHUB_ISSUER, github(), claims) == {
         "kind": "GitHub", "repository": "acme/widgets", "workflow": "release.yml", "environment": None,
     }  # fmt: skip
+
+
+def test_a_non_string_environment_is_no_environment():
+    claims = {**github_claims("acme/widgets"), "environment": 7}
+    assert (
+        rules.publisher(rules.GITHUB, rules.GITHUB_ISSUER, github(), claims)["environment"] is None
+    )

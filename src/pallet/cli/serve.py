@@ -162,6 +162,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise SystemExit("error: --tls-certfile and --tls-keyfile go together")
+    if settings.oidc_jwks:  # checked here, not at the first token exchange
+        from pallet.config import parse_pins
+
+        try:
+            for path in parse_pins(settings.oidc_jwks).values():
+                path.read_bytes()
+        except (ValueError, OSError) as exc:
+            raise SystemExit(f"error: --oidc-jwks: {exc}") from None
     if settings.inject_503:  # fail here in one line, not in every worker as it starts
         from pallet.faults import parse_spec
 

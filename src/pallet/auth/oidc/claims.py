@@ -180,18 +180,20 @@ def publisher(
     """The identity recorded on a minted token and the files it uploads: PEP 740's publisher
     object for GitHub and GitLab; for a generic publisher, its issuer and rules (no attestation
     can be verified against it, so it never appears in provenance)."""
+    environment = claims.get("environment")
+    environment = environment if isinstance(environment, str) and environment else None
     if kind == GITHUB:
         return {
             "kind": "GitHub",
             "repository": claims["repository"],
             "workflow": rules["workflow"],
-            "environment": claims.get("environment") or None,
+            "environment": environment,
         }
     if kind == GITLAB:
         return {
             "kind": "GitLab",
             "repository": claims["project_path"],
             "workflow_filepath": rules["workflow_path"],
-            "environment": claims.get("environment") or None,
+            "environment": environment,
         }
     return {"kind": "generic", "issuer": issuer, "claims": dict(rules["claims"])}

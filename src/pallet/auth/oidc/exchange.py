@@ -37,6 +37,10 @@ LEEWAY = 30
 #: key's public half, or nothing at all, forge a token.
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384", "PS512")
 MAX_TOKEN = 16 * 1024
+#: A spent ``jti`` is remembered until its token expires: tokens valid for longer are refused
+#: (CI tokens live minutes).
+MAX_LIFETIME = timedelta(days=1)
+MAX_JTI = 200  # the column's width
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ def mint(engine: Any, keys: IssuerKeys, secret_key: str, audience: str, token: s
             .all()
         )
     if not publishers:
-        raise refused("invalid-payload", f"unknown trusted publishing issuer {issuer!r}")
+        shown = issuer if len(issuer) <= 200 else issuer[:200] + "..."
+        raise refused("invalid-payload", f"unknown trusted publishing issuer {shown!r}")
     claims = _verified(token, keys, issuer, header, audience)
     matched, closest = _match(publishers, issuer, claims)
     if not matched:
@@ -95,7 +100,7 @@ def _unverified_issuer(token: str) -> tuple[str, dict[str, Any]]:
     try:
         header = jwt.get_unverified_header(token)
         payload = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, ValueError, RecursionError):  # RecursionError: JSON nested deep
         raise refused("invalid-payload", "malformed JWT") from None
     issuer = payload.get("iss")
     if not isinstance(issuer, str) or not issuer:
@@ -137,8 +142,11 @@ def _verified(
         raise refused(
             "invalid-token", f"malformed or invalid token ({type(exc).__name__})"
         ) from None
-    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
-        raise refused("invalid-token", "the token's jti must be a non-empty string")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI:
+        raise refused("invalid-token", f"the token's jti must be a string of 1 to {MAX_JTI}")
+    if claims["exp"] > (datetime.now(UTC) + MAX_LIFETIME).timestamp():
+        raise refused("invalid-token", "the token is valid for more than a day (exp)")
     return claims
 
 

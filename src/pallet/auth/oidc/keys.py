@@ -64,17 +64,6 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def parse_pins(spec: str) -> dict[str, Path]:
-    """``ISSUER=FILE`` items separated by whitespace or commas."""
-    pins = {}
-    for item in spec.replace(",", " ").split():
-        issuer, sep, path = item.rpartition("=")
-        if not sep or not issuer or not path:
-            raise ValueError(f"--oidc-jwks takes ISSUER=FILE, not {item!r}")
-        pins[issuer.rstrip("/")] = Path(path)
-    return pins
-
-
 @dataclass
 class _Entry:
     keys: dict[str, jwt.PyJWK]
@@ -89,11 +78,9 @@ class IssuerKeys:
         pins: dict[str, Path] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        client: httpx.Client | None = None,
     ) -> None:
         self._pins = pins or {}
         self._clock = clock
-        self._client = client
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
@@ -130,19 +117,17 @@ class IssuerKeys:
             raise issuer_unavailable(issuer, str(exc) or type(exc).__name__) from None
 
     def _get_json(self, url: str) -> dict[str, Any]:
-        client = self._client or httpx.Client(timeout=FETCH_TIMEOUT, follow_redirects=False)
-        try:
-            with client.stream("GET", check_url(url), headers={"Accept": "application/json"}) as r:
-                if r.status_code != 200:
-                    raise ValueError(f"GET {url}: HTTP {r.status_code}")
-                body = bytearray()
-                for chunk in r.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > MAX_DOCUMENT:
-                        raise ValueError(f"GET {url}: more than {MAX_DOCUMENT} bytes")
-        finally:
-            if self._client is None:
-                client.close()
+        with (
+            httpx.Client(timeout=FETCH_TIMEOUT, follow_redirects=False) as client,
+            client.stream("GET", check_url(url), headers={"Accept": "application/json"}) as r,
+        ):
+            if r.status_code != 200:
+                raise ValueError(f"GET {url}: HTTP {r.status_code}")
+            body = bytearray()
+            for chunk in r.iter_bytes():
+                body.extend(chunk)
+                if len(body) > MAX_DOCUMENT:
+                    raise ValueError(f"GET {url}: more than {MAX_DOCUMENT} bytes")
         value = json.loads(body)
         if not isinstance(value, dict):
             raise ValueError(f"GET {url}: not a JSON object")
