@@ -1,5 +1,8 @@
 """``/_/oidc/``: the endpoints trusted-publishing clients call, at the root of the index's host
-(uv, twine and the publish action drop the upload URL's path and ask ``/_/oidc/...``)."""
+(uv, twine and the publish action drop the upload URL's path and ask ``/_/oidc/...``).
+
+The exchange (PyJWT, httpx) loads on the first token request: a worker that never sees one
+never pays for it."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pallet.auth.oidc import exchange
 from pallet.auth.oidc.errors import refused
 from pallet.auth.tokens import verify_token
 from pallet.connections import early_too_large
@@ -39,6 +41,8 @@ async def _body(request: Request) -> bytes:
 
 
 async def mint_token(request: Request) -> Response:
+    from pallet.auth.oidc import exchange
+
     svc: Services = request.app.state.services
     token = exchange.presented_token(await _body(request))
     minted = await run_in_threadpool(
@@ -57,6 +61,8 @@ async def burn_token(request: Request) -> Response:
     done, so it is dead before its 15 minutes are (uv does this after publishing, as
     ``pallet publish`` does). Holding the token is the right to burn it; only minted tokens
     burn here (others are revoked with ``pallet token revoke``)."""
+    from pallet.auth.oidc import exchange
+
     svc: Services = request.app.state.services
     token = exchange.presented_token(await _body(request))
 
