@@ -26,12 +26,14 @@ postgres:
 	@bash scripts/postgres.sh start
 
 # The whole suite, on SQLite and on a real PostgreSQL started here.
-# nginx (installed by scripts/nginx.sh when missing) fronts the replicas of tests/cluster.
+# nginx (installed by scripts/nginx.sh when missing) fronts the replicas of tests/cluster;
+# Debian's Chromium (scripts/chromium.sh) runs the web UI's browser tests (tests/browser).
 test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	PALLET_TEST_NGINX="$$(bash scripts/nginx.sh)" \
+	PALLET_TEST_CHROMIUM="$$(bash scripts/chromium.sh)" \
 	PALLET_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh start)" \
 		$(BIN)/pytest -q -n 2 $(PYTEST_ARGS)
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -36,6 +36,7 @@ from pallet.index import routes as index_routes
 from pallet.services import Services
 from pallet.upload import direct, legacy, signed_put
 from pallet.upload.v2 import routes as upload2
+from pallet.web import routes as web
 
 log = logging.getLogger("pallet")
 
@@ -111,18 +112,6 @@ async def health(request: Request) -> Response:
     return JSONResponse(body)
 
 
-async def home(request: Request) -> Response:
-    base = public_url.base_url(request) + "/"
-    return HTMLResponse(
-        "<!DOCTYPE html><html><head><title>Pallet</title></head><body>"
-        f"<h1>Pallet {_version(request.app.state.services)}</h1>"
-        f"<p>Simple index: <code>{base}simple/</code></p>"
-        f"<p>Legacy upload (twine, uv): <code>{base}legacy/</code></p>"
-        f"<p>Upload 2.0 (PEP 694): <code>{base}{request.app.state.services.settings.upload_root.lstrip('/')}</code></p>"
-        "</body></html>"
-    )
-
-
 def _middleware(settings: Settings) -> list[Middleware]:
     """Request metrics (outermost, so refusals below are counted too), the body-idle bound, the
     Host check (unless ``base_url`` fixes every URL), and the fault-injection test hook;
@@ -173,7 +162,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/_/health", health, methods=["GET", "HEAD"]),
             Route("/_/ready", ready, methods=["GET", "HEAD"]),
             *metrics.routes,
-            Route("/", home, methods=["GET", "HEAD"]),
+            *web.routes,
             *index_routes.routes,
             *jsonapi.routes,
             *integrity.routes,

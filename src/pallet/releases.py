@@ -8,7 +8,7 @@ from packaging.version import InvalidVersion
 from sqlalchemy import Engine, select
 
 from pallet.core.problems import Problem
-from pallet.db import journal
+from pallet.db import journal, search
 from pallet.db.models import File, Project, Release
 from pallet.db.session import write_session
 
@@ -53,4 +53,5 @@ def set_yanked(
                     f.yanked, f.yanked_reason = False, None
         what = filename or f"release {release.version}"
         journal.record(s, project, f"{'yank' if yanked else 'unyank'} {what}")
+        search.refresh(s, project)  # the latest release, whose summary counts, may have changed
         return [f.filename for f in files]

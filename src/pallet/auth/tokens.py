@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from sqlalchemy import bindparam, select
@@ -106,6 +107,19 @@ def verify_token(session: Session, secret_key: str, token: str) -> Principal | N
         return None
     if not hmac.compare_digest(_hash(secret_key, secret), row.secret_hash):
         return None
+    return _principal(row)
+
+
+def principal_by_id(session: Session, token_id: str) -> Principal | None:
+    """The principal of a token already proven elsewhere: the web UI's signed session cookie
+    names the token it was opened with. Revocation and expiry still apply on every request."""
+    if not _TOKEN_ID.fullmatch(token_id):
+        return None
+    row = session.connection().execute(_ROW, {"id": token_id}).one_or_none()
+    return None if row is None else _principal(row)
+
+
+def _principal(row: Any) -> Principal:
     now = datetime.now(UTC)
     inactive = None
     if row.revoked is not None:

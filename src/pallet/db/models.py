@@ -240,3 +240,39 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProjectSearch(Base):
+    """What search matches a visible project by: its name and its latest release's summary
+    (``pallet.index.search`` writes and reads it).
+
+    Each database indexes it with its own engine, built by migration 0007 and not declared
+    here because it exists on one engine only: on PostgreSQL a generated ``document`` tsvector
+    column with a GIN index, on SQLite the FTS5 table ``project_search_fts`` (external content,
+    kept in step by triggers). ``schema_comparison_includes`` tells Alembic to leave them out.
+    """
+
+    __tablename__ = "project_search"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+#: Objects of one engine only, beside ``project_search`` (see ``ProjectSearch``): SQLite's FTS5
+#: table, which keeps its index in tables named after it, and PostgreSQL's tsvector and index.
+_FTS5_TABLE = "project_search_fts"
+_ON_PROJECT_SEARCH = {("column", "document"), ("index", "ix_project_search_document")}
+
+
+def schema_comparison_includes(name: str | None, type_: str, parent_names) -> bool:  # noqa: ANN001
+    """Alembic's ``include_name`` hook (``parent_names``: its mapping, ``table_name``...):
+    False for the search objects of one engine only, which no model can declare, so comparing
+    the models with a migrated database (autogenerate, tests) does not report them as strays."""
+    if type_ == "table":
+        return not (name == _FTS5_TABLE or (name or "").startswith(_FTS5_TABLE + "_"))
+    if parent_names.get("table_name") == "project_search":
+        return (type_, name) not in _ON_PROJECT_SEARCH
+    return True

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from pallet.core.problems import Problem
 from pallet.core.rules import UploadRules
-from pallet.db import journal
+from pallet.db import journal, search
 from pallet.db.models import DeletedFilename, File, Project, Release
 from pallet.db.session import read_session, retrying
 from pallet.storage import BlobStore, blob_key
@@ -227,6 +227,7 @@ def _publish_batch(engine: Engine, batch: list[tuple[Path, VerifiedFile]], quota
             outcomes.append(Outcome(path, vf.filename, "imported"))
         for normalized, count in added.items():
             journal.record(s, projects[normalized], f"import {count} file(s)")
+            search.refresh(s, projects[normalized])
         return outcomes
 
     return retrying(engine, transaction, durable=True)

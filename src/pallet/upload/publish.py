@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from pallet.core.problems import Problem
-from pallet.db import journal
+from pallet.db import journal, search
 from pallet.db.models import DeletedFilename, File, Project, Release
 from pallet.db.session import read_session, retrying
 from pallet.storage import BlobStore, blob_key
@@ -234,6 +234,7 @@ def publish_file(
         check_quota(s, project, facts.size, quota)
         insert_file(s, release, facts, via=via)
         journal.record(s, project, f"add {vf.dist.packagetype} file {vf.filename}")
+        search.refresh(s, project)
         return Published(vf.filename, vf.spooled.digests.sha256, created=True)
 
     return retrying(engine, transaction, durable=True)

@@ -8,7 +8,7 @@ others wait, then find the schema at head and do nothing.
 from alembic import context
 from sqlalchemy import text
 
-from pallet.db.models import Base
+from pallet.db.models import Base, schema_comparison_includes
 
 #: The advisory lock key every Pallet migration takes (an arbitrary constant: "pallet" in ASCII).
 MIGRATION_LOCK = 0x70616C6C6574
@@ -21,5 +21,7 @@ with engine.execution_options(pallet_write=True).begin() as connection:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # Autogenerate must not offer to drop the search objects no model can declare.
+        include_name=schema_comparison_includes,
     )
     context.run_migrations()

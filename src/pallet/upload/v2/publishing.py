@@ -26,7 +26,7 @@ from pallet.core.sessions import (
     SessionState,
     next_session_state,
 )
-from pallet.db import journal, leases
+from pallet.db import journal, leases, search
 from pallet.db.models import File, FileUploadSession, Project, UploadSession
 from pallet.db.session import retrying
 from pallet.outages import outage
@@ -123,6 +123,7 @@ def _make_visible(
     session.finished = sessions.now()
     names = ", ".join(f.filename for f in live) or "no files (name registration)"
     journal.record(s, project, f"publish {session.version}: {names}")
+    search.refresh(s, project)
 
 
 def finish_deferred(svc: Services, sid: str) -> None:

@@ -21,8 +21,8 @@ from pallet.services import Services
 from pallet.upload.mechanisms import REGISTRY
 from pallet.upload.mechanisms.base import FileHandler
 from pallet.upload.provenance import attested_by
+from pallet.upload.v2 import actions, files, sessions
 from pallet.upload.v2 import complete as completion
-from pallet.upload.v2 import files, publishing, sessions
 from pallet.upload.v2.bodies import file_body, session_body
 from pallet.upload.v2.context import (
     Ctx,
@@ -100,11 +100,7 @@ async def get_session(request: Request, svc: Services, ctx: Ctx) -> Response:
 
 
 async def cancel_session(request: Request, svc: Services, ctx: Ctx) -> Response:
-    def work(s: Session) -> Purge:
-        session, _ = sessions.load(s, ctx.sid, ctx.principal, for_update=True)
-        return sessions.cancel(s, session)
-
-    await purge_after(svc, await db.write(svc.engine, work))
+    await actions.cancel(svc, ctx.principal, ctx.sid)
     return Response(status_code=204)
 
 
@@ -121,20 +117,9 @@ async def extend_session(request: Request, svc: Services, ctx: Ctx) -> Response:
 
 async def publish_session(request: Request, svc: Services, ctx: Ctx) -> Response:
     await _json_body(request)
-    deferred = svc.settings.deferred_publish
-    try:
-        body = await run_in_threadpool(publishing.publish, svc, ctx, deferred)
-    except IntegrityError:
-        raise Problem(
-            409,
-            "file-exists",
-            "File already exists",
-            "Another upload published one of these filenames at the same moment; "
-            "nothing from this session was published.",
-        ) from None
+    body = await actions.publish(svc, request, ctx.principal, ctx.sid)
     headers = {"Location": ctx.links.session(ctx.sid)}
     if body["status"] == "processing":
-        publishing.start_deferred(svc, ctx.sid)
         headers["Retry-After"] = "1"
         return v2_response(body, 202, headers)
     return v2_response(body, 201, headers)
