@@ -65,6 +65,8 @@ bench: install
 	$(call bench_script,imports.py)
 	$(call bench_script,db_latency.py)
 	$(call bench_script,memory.py)
+	$(call bench_script,web.py)
+	$(call bench_script,search.py)
 
 # The same tables at small sizes, in under 5 minutes on a 2-core machine.
 bench-quick: install
@@ -77,6 +79,8 @@ bench-quick: install
 	$(call bench_script,imports.py --count 100)
 	$(call bench_script,db_latency.py --quick)
 	$(call bench_script,memory.py --quick)
+	$(call bench_script,web.py --quick)
+	$(call bench_script,search.py --rounds 2)
 
 # Pallet's own sdist and wheel, checked by twine, then installed as users do (a fresh venv and
 # `uv tool install`) and started.

@@ -227,6 +227,7 @@ def main() -> None:
             "PostgreSQL not measured: give --postgres URL or PALLET_TEST_POSTGRES_URL"
         )
     table.print()
+    table.save()
 
 
 if __name__ == "__main__":
