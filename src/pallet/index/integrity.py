@@ -20,6 +20,7 @@ from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.db import session as db
 from pallet.db.models import File, Project, Release
+from pallet.index import negotiate
 from pallet.services import Services
 
 MEDIA_TYPE = "application/vnd.pypi.integrity.v1+json"
@@ -27,25 +28,14 @@ _OFFERED = (MEDIA_TYPE, "application/json")
 
 
 def _media(accept: str) -> str | None:
-    """The first offered type the client takes, honouring ``q=0``; no header takes the first."""
+    """The offered type the client takes with the highest ``q`` (ours first at equal ``q``); no
+    header takes the first."""
     if not accept.strip():
         return MEDIA_TYPE
-    wanted: list[tuple[float, str]] = []
-    for item in accept.split(","):
-        media, *params = (part.strip() for part in item.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        wanted.append((q, media.lower()))
     best: tuple[float, str] | None = None
     for offered in _OFFERED:
-        for q, media in wanted:
-            if q > 0 and media in (offered, "*/*", "application/*"):
+        for media, q in negotiate.accepted(accept):
+            if media in (offered, "*/*", "application/*"):
                 if best is None or q > best[0]:
                     best = (q, offered)
     return best[1] if best else None

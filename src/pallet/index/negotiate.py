@@ -47,15 +47,12 @@ def from_format(values: list[str]) -> str:
     return media
 
 
-@lru_cache(maxsize=256)
-def choose(accept: str | None) -> str | None:
-    """The media type to serve, or None when the client accepts none of ours."""
-    if not accept or not accept.strip():
-        return TEXT_HTML
-    best: tuple[float, int, str] | None = None
+def accepted(accept: str) -> list[tuple[str, float]]:
+    """``Accept``'s media ranges (lowercased) with their ``q``; those refused (``q=0``, or a
+    ``q`` that is not a number) are left out."""
+    out = []
     for item in accept.split(","):
         media, *params = (p.strip() for p in item.split(";"))
-        media = _ALIASES.get(media.lower(), media.lower())
         q = 1.0
         for p in params:
             key, _, value = p.partition("=")
@@ -64,8 +61,19 @@ def choose(accept: str | None) -> str | None:
                     q = float(value)
                 except ValueError:
                     q = 0.0
-        if q <= 0:
-            continue
+        if q > 0:
+            out.append((media.lower(), q))
+    return out
+
+
+@lru_cache(maxsize=256)
+def choose(accept: str | None) -> str | None:
+    """The media type to serve, or None when the client accepts none of ours."""
+    if not accept or not accept.strip():
+        return TEXT_HTML
+    best: tuple[float, int, str] | None = None
+    for media, q in accepted(accept):
+        media = _ALIASES.get(media, media)
         for rank, offer in enumerate(_OFFERS):
             if _matches(media, offer):
                 # Explicit types beat wildcards at equal q; then our preference order.
