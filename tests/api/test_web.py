@@ -229,3 +229,21 @@ def test_private_mode_shows_a_stranger_only_the_sign_in_page(private, tmp_path):
     assert private.client.get("/project/secret-b/").status_code == 403
     assert "secret-a 1.0" in page(private, "/project/secret-a/")
     assert page(private, "/project/secret-a/").count("Yank") == 0  # read-only token
+
+
+def test_hostile_forms_get_a_4xx(index):  # noqa: ANN001
+    csrf = csrf_of(page(index, "/signin"))
+    r = index.client.post("/signin", content=b"token=" + b"x" * 20_000,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 413
+    many = "&".join(f"f{i}=1" for i in range(50)) + f"&csrf={csrf}"
+    r = index.client.post("/signin", content=many.encode(),
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 400
+    r = index.client.post(
+        "/signin", content=b"\xff\xfe=%ff", headers={"Content-Type": "text/plain"}
+    )
+    assert r.status_code == 403  # not a form of ours: no CSRF token
+    for target in ("/signin?next=https://evil.example/", "/signin?next=//evil.example/"):
+        form = page(index, target)
+        assert 'name="next" value="/"' in form  # never an open redirect

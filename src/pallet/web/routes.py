@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from packaging.utils import canonicalize_name
@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from pallet import __version__
 from pallet.auth.tokens import Principal, verify_token
+from pallet.connections import early_too_large
 from pallet.core.problems import Problem
 from pallet.db.session import read_session
 from pallet.public_url import base_url
@@ -356,10 +357,21 @@ async def signout(request: Request) -> Response:
 
 
 async def _form(request: Request) -> dict[str, Any]:
-    if int(request.headers.get("content-length") or 0) > MAX_FORM:
-        raise Problem(413, "body-too-large", "Form too large", f"At most {MAX_FORM} bytes.")
-    form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_FORM)
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    """The fields of one of our forms (``application/x-www-form-urlencoded``), read within
+    ``MAX_FORM`` bytes whatever the request declares; a repeated field keeps its first value."""
+    too_large = early_too_large(request.headers, MAX_FORM, "Forms")
+    if too_large is not None:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_FORM:
+            raise Problem(413, "body-too-large", "Form too large", f"At most {MAX_FORM} bytes.")
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+    except ValueError:
+        raise Problem(400, "bad-form", "Bad form", "Too many fields.") from None
+    return {k: v[0] for k, v in fields.items()}
 
 
 async def _signed_in_form(request: Request) -> tuple[_Visitor, dict[str, Any]] | Response:
