@@ -80,6 +80,12 @@ def test_legacy_upload_with_attestations_serves_provenance(index, issuer, which)
     assert r.status_code == 200, r.text
 
     body = provenance_of(index, a.project, a.dist.name)
+    # The project page marks the file, linking its provenance.
+    project_page = index.client.get(f"/project/{a.project}/").text
+    assert (
+        f'href="/integrity/{a.project}/{a.version}/{a.dist.name}/provenance">attested'
+        in project_page
+    )
     [bundle] = body["attestation_bundles"]
     assert body["version"] == 1
     assert bundle["publisher"]["kind"] == a.kind
@@ -138,6 +144,7 @@ def test_files_without_provenance_say_so(index, issuer, tmp_path):  # noqa: ANN0
     wheel = make_wheel(tmp_path, "plain", "1.0")
     assert upload(index.client, wheel, index.token(), name="plain", version="1.0").is_success
     assert page_file(index, "plain", wheel.name)["provenance"] is None
+    assert "attested" not in index.client.get("/project/plain/").text
     assert "data-provenance" not in index.client.get("/simple/plain/").text
     r = index.client.get(f"/integrity/plain/1.0/{wheel.name}/provenance")
     assert r.status_code == 404 and r.json()["type"] == "urn:pallet:problem:no-provenance"
