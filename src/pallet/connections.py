@@ -151,3 +151,17 @@ def early_too_large(headers: Any, limit: int, what: str) -> Problem | None:
         )
     return None
 
+
+
+async def read_bounded(request: Any, limit: int, what: str) -> bytes:
+    """A small request body (JSON, a form), refused with 413 past ``limit`` bytes: at once when
+    the declared Content-Length says so, else as soon as the stream does (chunked bodies)."""
+    too_large = early_too_large(request.headers, limit, what)
+    if too_large is not None:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise Problem(413, "body-too-large", f"{what} too large", f"At most {limit} bytes.")
+    return bytes(body)

@@ -179,25 +179,30 @@ def staged_sessions(s: Session, principal: Principal) -> list[StagedSession]:
     if principal.projects is not None:
         query = query.where(UploadSession.normalized_name.in_(sorted(principal.projects)))
     sessions = s.execute(query.order_by(UploadSession.created.desc()).limit(100)).scalars().all()
-    out = []
-    for session in sessions:
-        files = s.execute(
-            select(FileUploadSession.filename, FileUploadSession.status, FileUploadSession.size)
-            .where(
-                FileUploadSession.session_id == session.id,
-                FileUploadSession.status != FileState.CANCELED,
-            )
-            .order_by(FileUploadSession.filename)
-        ).all()
-        out.append(
-            StagedSession(
-                session.id,
-                session.project_name,
-                session.version,
-                session.status,
-                session.expires_at,
-                session.stage_token,
-                [(f.filename, f.status, f.size) for f in files],
-            )  # fmt: skip
+    files: dict[str, list[tuple[str, str, int]]] = {session.id: [] for session in sessions}
+    for f in s.execute(  # one query for the files of every session shown
+        select(
+            FileUploadSession.session_id,
+            FileUploadSession.filename,
+            FileUploadSession.status,
+            FileUploadSession.size,
         )
-    return out
+        .where(
+            FileUploadSession.session_id.in_(list(files)),
+            FileUploadSession.status != FileState.CANCELED,
+        )
+        .order_by(FileUploadSession.filename)
+    ):
+        files[f.session_id].append((f.filename, f.status, f.size))
+    return [
+        StagedSession(
+            session.id,
+            session.project_name,
+            session.version,
+            session.status,
+            session.expires_at,
+            session.stage_token,
+            files[session.id],
+        )
+        for session in sessions
+    ]

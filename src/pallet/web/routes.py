@@ -10,14 +10,10 @@ signed-out visitor nothing but the sign-in page.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,92 +23,16 @@ from starlette.staticfiles import StaticFiles
 
 from pallet import __version__
 from pallet.auth.tokens import Principal, verify_token
-from pallet.connections import early_too_large
+from pallet.connections import read_bounded
 from pallet.core.problems import Problem
 from pallet.db.session import read_session
 from pallet.public_url import base_url
 from pallet.releases import set_yanked
 from pallet.services import Services
 from pallet.upload.v2 import actions
-from pallet.web import pages, signin
-from pallet.web.readme import RenderedReadmes
+from pallet.web import pages, render, signin
 
-#: What a page may load: its own stylesheet and script, images from anywhere over HTTPS
-#: (READMEs show badges), nothing else; no page may be framed.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
-_PUBLIC_CACHE = "max-age=0, must-revalidate"
-_PRIVATE_CACHE = "private, no-cache"
 MAX_FORM = 16 * 1024
-
-templates = Environment(
-    loader=PackageLoader("pallet.web", "templates"),
-    autoescape=select_autoescape(default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-readmes = RenderedReadmes()
-
-
-def _iso(ts: datetime) -> str:
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
-
-
-def _ago(ts: datetime) -> str:
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)  # pragma: no cover
-
-
-def _via(uploaded_via: str) -> str:
-    """``upload-2.0:vnd-pallet-presigned-put`` → ``Upload 2.0 (vnd-pallet-presigned-put)``."""
-    protocol, _, mechanism = uploaded_via.partition(":")
-    names = {"upload-2.0": "Upload 2.0", "legacy": "legacy", "direct": "uv --direct"}
-    name = names.get(protocol, protocol)
-    return f"{name} ({mechanism})" if mechanism else name
-
-
-templates.globals.update(iso=_iso, ago=_ago, size=_size, via=_via)
-
-
-class _Pages:
-    """Signed-out pages by path, valid while their serial is current (an LRU)."""
-
-    def __init__(self, size: int = 2000) -> None:
-        self._items: OrderedDict[str, tuple[int, bytes, str]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: str, serial: int) -> tuple[bytes, str] | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] != serial:
-                return None
-            self._items.move_to_end(key)
-            return item[1], item[2]
-
-    def put(self, key: str, serial: int, body: bytes, etag: str) -> None:
-        with self._lock:
-            self._items[key] = (serial, body, etag)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-_cache = _Pages()
 
 
 class _Visitor:
@@ -158,8 +78,8 @@ async def _visitor(request: Request) -> _Visitor:
 
 def _html(body: str | bytes, visitor: _Visitor | None, *, status: int = 200, etag: str | None = None,
           private: bool = False) -> Response:  # fmt: skip
-    headers = dict(SECURITY_HEADERS)
-    headers["Cache-Control"] = _PRIVATE_CACHE if private else _PUBLIC_CACHE
+    headers = dict(render.SECURITY_HEADERS)
+    headers["Cache-Control"] = render.PRIVATE_CACHE if private else render.PUBLIC_CACHE
     if etag:
         headers["ETag"] = etag
     response = HTMLResponse(body, status_code=status, headers=headers)
@@ -170,18 +90,20 @@ def _html(body: str | bytes, visitor: _Visitor | None, *, status: int = 200, eta
 
 def _not_modified(request: Request, etag: str) -> Response | None:
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers={"ETag": etag, **SECURITY_HEADERS})
+        return Response(status_code=304, headers={"ETag": etag, **render.SECURITY_HEADERS})
     return None
 
 
 def _error(visitor: _Visitor, status: int, title: str, detail: str) -> Response:
-    body = templates.get_template("error.html").render(visitor.context(title=title, detail=detail))
+    body = render.templates.get_template("error.html").render(
+        visitor.context(title=title, detail=detail)
+    )
     return _html(body, visitor, status=status, private=True)
 
 
 def _to_signin(request: Request) -> Response:
     target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-    return RedirectResponse(f"/signin?next={target}", 303, headers=SECURITY_HEADERS)
+    return RedirectResponse(f"/signin?next={target}", 303, headers=render.SECURITY_HEADERS)
 
 
 def _may_read(visitor: _Visitor, project: str | None = None) -> bool:
@@ -199,7 +121,7 @@ async def _cached_page(
     shared = visitor.principal is None
     key = f"{base_url(request)}|{key}"  # the snippets name the URL the page was asked under
     if shared:
-        hit = _cache.get(key, serial)
+        hit = render.pages.get(key, serial)
         if hit is not None:
             body, etag = hit
             return _not_modified(request, etag) or _html(body, visitor, etag=etag)
@@ -209,7 +131,7 @@ async def _cached_page(
     body = text.encode()
     etag = f'"w{serial}-{hashlib.sha256(body).hexdigest()[:16]}"'
     if shared:
-        _cache.put(key, serial, body, etag)
+        render.pages.put(key, serial, body, etag)
         return _not_modified(request, etag) or _html(body, visitor, etag=etag)
     return _html(body, visitor, private=True)
 
@@ -227,7 +149,7 @@ async def home(request: Request) -> Response:
     def build() -> str:
         with read_session(svc.engine) as s:
             data = pages.home(s, visitor.principal)
-        return templates.get_template("home.html").render(visitor.context(home=data))
+        return render.templates.get_template("home.html").render(visitor.context(home=data))
 
     response = await _cached_page(request, visitor, "home", serial, build)
     assert response is not None
@@ -259,10 +181,10 @@ async def project_page(request: Request) -> Response:
             view = pages.project(s, normalized, version)
         if view is None:
             return None
-        readme = readmes.get(
+        readme = render.readmes.get(
             view.release.id, view.info.get("description"), view.info.get("description_content_type")
         )
-        return templates.get_template("project.html").render(
+        return render.templates.get_template("project.html").render(
             visitor.context(view=view, readme=readme, urls=_urls(view.info), can_upload=can_upload)
         )
 
@@ -300,7 +222,9 @@ async def search_page(request: Request) -> Response:
             return search(s, query, limit=50, projects=projects)
 
     hits = await run_in_threadpool(find)
-    body = templates.get_template("search.html").render(visitor.context(query=query, hits=hits))
+    body = render.templates.get_template("search.html").render(
+        visitor.context(query=query, hits=hits)
+    )
     return _html(body, visitor, private=visitor.principal is not None)
 
 
@@ -324,7 +248,9 @@ async def signin_page(request: Request) -> Response:
             f"That token was {principal.inactive_reason}."
         )  # fmt: skip
         return _signin_form(visitor, str(form.get("next") or "/"), why, status=401)
-    response = RedirectResponse(_local(str(form.get("next") or "/")), 303, headers=SECURITY_HEADERS)
+    response = RedirectResponse(
+        _local(str(form.get("next") or "/")), 303, headers=render.SECURITY_HEADERS
+    )
     signin.open_session(response, request, svc.settings.secret_key, principal.token_id)
     return response
 
@@ -334,7 +260,7 @@ def _signin_form(
 ) -> Response:
     context = visitor.context(next=_local(next_url), messages=[message] if message else [])
     context["csrf"] = visitor.csrf
-    body = templates.get_template("signin.html").render(context)
+    body = render.templates.get_template("signin.html").render(context)
     return _html(body, visitor, status=status, private=True)
 
 
@@ -351,7 +277,7 @@ async def signout(request: Request) -> Response:
     form = await _form(request)
     if not signin.csrf_ok(visitor.svc.settings.secret_key, request, form.get("csrf")):
         return _error(visitor, 403, "Form expired", "Reload the page and try again.")
-    response = RedirectResponse("/", 303, headers=SECURITY_HEADERS)
+    response = RedirectResponse("/", 303, headers=render.SECURITY_HEADERS)
     signin.close_session(response)
     return response
 
@@ -359,14 +285,7 @@ async def signout(request: Request) -> Response:
 async def _form(request: Request) -> dict[str, Any]:
     """The fields of one of our forms (``application/x-www-form-urlencoded``), read within
     ``MAX_FORM`` bytes whatever the request declares; a repeated field keeps its first value."""
-    too_large = early_too_large(request.headers, MAX_FORM, "Forms")
-    if too_large is not None:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_FORM:
-            raise Problem(413, "body-too-large", "Form too large", f"At most {MAX_FORM} bytes.")
+    body = await read_bounded(request, MAX_FORM, "Forms")
     try:
         fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
     except ValueError:
@@ -396,7 +315,7 @@ async def sessions_page(request: Request) -> Response:
             return pages.staged_sessions(s, principal)
 
     staged = [s for s in await run_in_threadpool(load) if principal.can_upload(s.project)]
-    body = templates.get_template("sessions.html").render(visitor.context(sessions=staged))
+    body = render.templates.get_template("sessions.html").render(visitor.context(sessions=staged))
     return _html(body, visitor, private=True)
 
 
@@ -418,7 +337,7 @@ async def session_action(request: Request) -> Response:
             return _error(visitor, 404, "Not found", f"No action {action!r}.")
     except Problem as exc:
         return _error(visitor, exc.status, exc.title, exc.detail)
-    return RedirectResponse("/sessions", 303, headers=SECURITY_HEADERS)
+    return RedirectResponse("/sessions", 303, headers=render.SECURITY_HEADERS)
 
 
 async def yank_action(request: Request) -> Response:
@@ -440,7 +359,7 @@ async def yank_action(request: Request) -> Response:
     except Problem as exc:
         return _error(visitor, exc.status, exc.title, exc.detail)
     return RedirectResponse(
-        f"/project/{normalized}/{quote(version)}/", 303, headers=SECURITY_HEADERS
+        f"/project/{normalized}/{quote(version)}/", 303, headers=render.SECURITY_HEADERS
     )
 
 

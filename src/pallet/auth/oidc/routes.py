@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from pallet.auth.oidc.errors import refused
 from pallet.auth.tokens import verify_token
-from pallet.connections import early_too_large
+from pallet.connections import read_bounded
 from pallet.db.models import Token
 from pallet.db.session import write_session
 from pallet.services import Services
@@ -28,23 +28,11 @@ async def audience(request: Request) -> Response:
     return JSONResponse({"audience": svc.settings.oidc_audience})
 
 
-async def _body(request: Request) -> bytes:
-    too_large = early_too_large(request.headers, MAX_BODY, "Token requests")
-    if too_large is not None:
-        raise too_large
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw.extend(chunk)
-        if len(raw) > MAX_BODY:
-            raise refused("invalid-payload", "the body is larger than 64 KiB", 413)
-    return bytes(raw)
-
-
 async def mint_token(request: Request) -> Response:
     from pallet.auth.oidc import exchange
 
     svc: Services = request.app.state.services
-    token = exchange.presented_token(await _body(request))
+    token = exchange.presented_token(await read_bounded(request, MAX_BODY, "Token requests"))
     minted = await run_in_threadpool(
         exchange.mint,
         svc.engine,
@@ -64,7 +52,7 @@ async def burn_token(request: Request) -> Response:
     from pallet.auth.oidc import exchange
 
     svc: Services = request.app.state.services
-    token = exchange.presented_token(await _body(request))
+    token = exchange.presented_token(await read_bounded(request, MAX_BODY, "Token requests"))
 
     def revoke() -> None:
         with write_session(svc.engine, durable=True) as s:

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pallet.connections import read_bounded
 from pallet.core.problems import Problem, ProblemError
 from pallet.core.untrusted import JsonLimits, load_json
 from pallet.core.upload2 import rfc3339
@@ -197,13 +198,7 @@ async def list_parts(request: Request, services: Services, ctx: FileContext) -> 
 
 
 async def report_etags(request: Request, services: Services, ctx: FileContext) -> Response:
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw.extend(chunk)
-        if len(raw) > MAX_PART_LIST:
-            raise Problem(
-                413, "body-too-large", "Part list too large", f"At most {MAX_PART_LIST} bytes."
-            )
+    raw = await read_bounded(request, MAX_PART_LIST, "Part lists")
     try:
         body = load_json(raw, PART_LIST)  # bounded: a 400 json-limit-exceeded problem
         etags = {str(int(p["part-number"])): str(p["etag"]) for p in body}

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from pallet.auth.guard import require_uploader
-from pallet.connections import early_too_large
+from pallet.connections import early_too_large, read_bounded
 from pallet.core import upload2
 from pallet.core.attestations import parse_attestations
 from pallet.core.problems import Problem
@@ -205,14 +205,7 @@ async def receive_attestations(request: Request, svc: Services, ctx: Ctx) -> Res
             "Unsupported media type",
             "Attestations are a JSON array sent as application/json.",
         )
-    too_large = early_too_large(request.headers, _MAX_ATTESTATIONS, "Attestation bodies")
-    if too_large is not None:
-        raise too_large
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw.extend(chunk)
-        if len(raw) > _MAX_ATTESTATIONS:
-            raise Problem(413, "body-too-large", "Attestations too large", "At most 4 MiB.")
+    raw = await read_bounded(request, _MAX_ATTESTATIONS, "Attestation bodies")
     fs = ctx.file
     assert fs is not None and ctx.session is not None
     files.check_transfer(ctx.session, fs)
