@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from pallet.config import Settings, parse_pins
 from pallet.db.engine import make_engine
 from pallet.db.leases import Heartbeat
-from pallet.index.cache import PageCache
+from pallet.index.cache import Builds, PageCache, Rendered
 from pallet.index.lookup import SerialLookup
 from pallet.storage import BlobStore, open_store
 
@@ -24,7 +24,10 @@ class Services:
     engine: Engine
     store: BlobStore
     lookup: SerialLookup
-    pages: PageCache = field(default_factory=PageCache)
+    pages: PageCache[Rendered] = field(default_factory=PageCache)
+    # The web UI's signed-out pages (pallet.web.render.Page), apart from the simple pages.
+    web_pages: PageCache[Any] = field(default_factory=lambda: PageCache(2000))
+    builds: Builds = field(default_factory=Builds)
     leases: Heartbeat = field(init=False)  # keeps this process's background work owned
     _issuer_keys: IssuerKeys | None = field(default=None, init=False, repr=False)
 

@@ -4,10 +4,15 @@ checked for well-formed HTML and labelled form controls."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import re
+import threading
 
+import httpx
 import pytest
 
+from pallet.web import pages as web_pages
 from tests.api.uploads import upload
 from tests.api.v2 import Uploader
 from tests.dists import make_wheel
@@ -247,3 +252,55 @@ def test_hostile_forms_get_a_4xx(index):  # noqa: ANN001
     for target in ("/signin?next=https://evil.example/", "/signin?next=//evil.example/"):
         form = page(index, target)
         assert 'name="next" value="/"' in form  # never an open redirect
+
+
+def test_signed_out_pages_are_compressed_like_the_simple_pages(index, tmp_path):  # noqa: ANN001
+    publish(index, tmp_path, "squeezed", "1.0", readme="Words. " * 400)
+    with index.client.stream("GET", "/project/squeezed/",
+                             headers={"Accept-Encoding": "gzip"}) as r:  # fmt: skip
+        sent = b"".join(r.iter_raw())
+    plain = index.client.get("/project/squeezed/", headers={"Accept-Encoding": "identity"})
+    assert r.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert gzip.decompress(sent) == plain.content and len(sent) < len(plain.content) / 3
+    assert r.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert r.headers["etag"] != plain.headers["etag"]  # each coding is its own representation
+    again = index.client.get("/project/squeezed/", headers={"Accept-Encoding": "gzip",
+                                                            "If-None-Match": r.headers["etag"]})  # fmt: skip
+    assert again.status_code == 304 and again.headers["vary"] == "Accept-Encoding"
+    other = index.client.get("/project/squeezed/", headers={"Accept-Encoding": "identity",
+                                                            "If-None-Match": r.headers["etag"]})  # fmt: skip
+    assert other.status_code == 200
+
+
+def test_visitors_arriving_together_share_one_build_of_a_page(index, tmp_path, monkeypatch):  # noqa: ANN001
+    publish(index, tmp_path, "popular", "1.0")
+    release, built, joined = threading.Event(), [], []
+    real_project, real_run = web_pages.project, index.services.builds.run
+
+    def slow_project(*args):  # noqa: ANN002, ANN202
+        built.append(1)
+        assert release.wait(10)
+        return real_project(*args)
+
+    def counting_run(key, build):  # noqa: ANN001, ANN202
+        joined.append(key)
+        return real_run(key, build)
+
+    monkeypatch.setattr(web_pages, "project", slow_project)
+    monkeypatch.setattr(index.services.builds, "run", counting_run)
+
+    async def visit_together() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=index.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            visits = [asyncio.ensure_future(c.get("/project/popular/")) for _ in range(20)]
+            for _ in range(2000):  # bounded: until all 20 wait on a build
+                if len(joined) == 20:
+                    break
+                await asyncio.sleep(0.005)
+            release.set()
+            return await asyncio.gather(*visits)
+
+    answers = index.client.portal.call(visit_together)
+    assert len(joined) == 20 and len(built) == 1
+    assert {r.status_code for r in answers} == {200}
+    assert len({r.content for r in answers}) == 1 and "popular" in answers[0].text

@@ -11,11 +11,24 @@ Bodies under ``COMPRESS_MIN`` bytes stay as they are (a small page saves less th
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+T = TypeVar("T")
+
+
+class _Serialled(Protocol):
+    @property
+    def serial(self) -> int: ...
+
+
+E = TypeVar("E", bound=_Serialled)
 
 COMPRESS_MIN = 1024
 
@@ -39,6 +52,9 @@ def _codecs() -> dict[str, Callable[[bytes], bytes]]:
 
 # Content codings we can send, in our order of preference at equal q.
 CODECS = _codecs()
+OFFERED = tuple(CODECS)
+#: What a compressed body's ETag adds to the plain one's: each coding is its own representation.
+ETAG_SUFFIX = {"gzip": "-gz", "br": "-br"}
 
 
 def compressed(body: bytes) -> dict[str, bytes]:
@@ -70,23 +86,25 @@ class Rendered:
         return f'"s{self.serial}"'
 
 
-class PageCache:
+class PageCache(Generic[E]):
+    """Pages by key, each valid while the serial it was built at is current (an LRU)."""
+
     def __init__(self, max_entries: int = 20_000) -> None:
-        self._entries: OrderedDict[str, Rendered] = OrderedDict()
+        self._entries: OrderedDict[str, E] = OrderedDict()
         self.max_entries = max_entries
 
     def holds(self, key: str) -> bool:
         """Whether a page is kept under ``key`` (at whatever serial): a cheap test first."""
         return key in self._entries
 
-    def get(self, key: str, serial: int) -> Rendered | None:
+    def get(self, key: str, serial: int) -> E | None:
         entry = self._entries.get(key)
         if entry is None or entry.serial != serial:
             return None
         self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: str, entry: Rendered) -> None:
+    def put(self, key: str, entry: E) -> None:
         current = self._entries.get(key)
         if current is not None and current.serial > entry.serial:
             return  # a slower builder must not replace a newer page
@@ -94,3 +112,28 @@ class PageCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+
+class Builds:
+    """One build of a page at a time in this process. Requests that miss the cache together
+    (the first visitors after a publish, or a new worker's first) wait for the build already
+    running instead of each running the same queries and rendering in a thread of its own:
+    32 such builds at once held every one of them for half a second.
+
+    A build runs as a task of its own, so a client that goes away cancels only its wait."""
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def run(self, key: Hashable, build: Callable[[], T]) -> T:
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(run_in_threadpool(build))
+            self._running[key] = running
+            running.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(running)
+
+    def _finished(self, key: Hashable, done: asyncio.Future[Any]) -> None:
+        self._running.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone before it failed

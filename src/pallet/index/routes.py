@@ -28,7 +28,7 @@ from pallet.core.problems import Problem
 from pallet.db.session import read_session
 from pallet.http import etag_matches
 from pallet.index import negotiate, queries, render
-from pallet.index.cache import CODECS, Rendered
+from pallet.index.cache import ETAG_SUFFIX, OFFERED, Rendered
 from pallet.index.downloads import download
 from pallet.public_url import redirect
 from pallet.services import Services
@@ -42,8 +42,6 @@ def _services(request: Request) -> Services:
 
 
 _ETAG_SUFFIX = {negotiate.JSON: "j", negotiate.HTML: "v", negotiate.TEXT_HTML: "h"}
-_CODING_SUFFIX = {"gzip": "-gz", "br": "-br"}
-_OFFERED = tuple(CODECS)
 
 
 def _not_acceptable(why: str) -> Problem:
@@ -92,7 +90,7 @@ def answer(
         encoded = entry.html_encoded
     coding = None
     if encoded:  # this body comes compressed too: which one is sent depends on Accept-Encoding
-        for wanted in negotiate.codings(accept_encoding, _OFFERED):
+        for wanted in negotiate.codings(accept_encoding, OFFERED):
             if wanted in encoded:
                 coding = wanted
                 break
@@ -123,7 +121,7 @@ def _prepare(
     # One ETag per representation (the HTML bodies are equal, their Content-Types are not) and
     # per content coding, so a cache revalidating several stored variants of a URL cannot swap
     # one for another.
-    etag = f'{entry.etag[:-1]}-{_ETAG_SUFFIX[media]}{_CODING_SUFFIX[coding] if coding else ""}"'
+    etag = f'{entry.etag[:-1]}-{_ETAG_SUFFIX[media]}{ETAG_SUFFIX[coding] if coding else ""}"'
     cache_control = ("private, " if private else "") + _PAGE_CACHE_CONTROL
     common = [(b"etag", etag.encode()), (b"cache-control", cache_control.encode())]
     if vary:
@@ -181,7 +179,7 @@ async def project_list(request: Request) -> Response:
     serial = await svc.lookup.index_serial_async()
     entry = svc.pages.get("/", serial)
     if entry is None:
-        entry = await run_in_threadpool(_build_list, svc, None)
+        entry = await svc.builds.run(("simple", "/", serial), lambda: _build_list(svc, None))
         svc.pages.put("/", entry)
     return _respond(request, entry, svc.settings.private)
 
@@ -210,7 +208,9 @@ async def project_detail(request: Request) -> Response:
     _id, _display, serial = row
     entry = svc.pages.get(normalized, serial)
     if entry is None:
-        entry = await run_in_threadpool(_build_page, svc, normalized)
+        entry = await svc.builds.run(
+            ("simple", normalized, serial), lambda: _build_page(svc, normalized)
+        )
         if entry is None:
             raise Problem(404, "not-found", "Project not found", f"No project named {name!r}.")
         svc.pages.put(normalized, entry)

@@ -2,11 +2,13 @@
 picks Markdown (GFM), reStructuredText or plain text from ``Description-Content-Type`` and
 sanitises the HTML (no scripts, no event handlers, no ``javascript:`` links, raw HTML cleaned).
 
-Rendering is the slow part of a project page, so the result is kept per release: a release's
-description never changes once uploaded."""
+Rendering is the slow part of a project page, so the result is kept by what was rendered (a
+digest of the text and its content type), not by release id: ids can be reused (SQLite hands a
+deleted last row's id to the next one), text cannot lie about itself."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from email.message import Message
@@ -48,22 +50,23 @@ def render(description: str | None, content_type: str | None) -> Markup:
 
 
 class RenderedReadmes:
-    """Rendered descriptions by release id (an LRU; thread-safe)."""
+    """Rendered descriptions by digest (an LRU; thread-safe)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._items: OrderedDict[int, Markup] = OrderedDict()
+        self._items: OrderedDict[bytes, Markup] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, release_id: int, description: str | None, content_type: str | None) -> Markup:
+    def get(self, description: str | None, content_type: str | None) -> Markup:
+        key = hashlib.sha256(f"{content_type}\n{description}".encode(errors="replace")).digest()
         with self._lock:
-            found = self._items.get(release_id)
+            found = self._items.get(key)
             if found is not None:
-                self._items.move_to_end(release_id)
+                self._items.move_to_end(key)
                 return found
         html = render(description, content_type)
         with self._lock:
-            self._items[release_id] = html
+            self._items[key] = html
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return html

@@ -1,14 +1,15 @@
 """How the web UI's pages are made: the Jinja2 templates and their filters, rendered READMEs,
-the shared cache of signed-out pages, and the security headers every page carries."""
+signed-out pages as they are cached and sent, and the security headers every page carries."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import hashlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from pallet.index.cache import compressed
 from pallet.web.readme import RenderedReadmes
 
 #: What a page may load: its own stylesheet and script, images from anywhere over HTTPS
@@ -61,28 +62,18 @@ def _via(uploaded_via: str) -> str:
 templates.globals.update(iso=_iso, ago=_ago, size=_size, via=_via)
 
 
-class Pages:
-    """Signed-out pages by path, valid while their serial is current (an LRU)."""
+@dataclass(frozen=True)
+class Page:
+    """A signed-out page as sent: its bytes, their ETag, and the same bytes compressed."""
 
-    def __init__(self, size: int = 2000) -> None:
-        self._items: OrderedDict[str, tuple[int, bytes, str]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+    serial: int
+    body: bytes
+    etag: str
+    encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
 
-    def get(self, key: str, serial: int) -> tuple[bytes, str] | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] != serial:
-                return None
-            self._items.move_to_end(key)
-            return item[1], item[2]
-
-    def put(self, key: str, serial: int, body: bytes, etag: str) -> None:
-        with self._lock:
-            self._items[key] = (serial, body, etag)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-pages = Pages()
+    @classmethod
+    def build(cls, serial: int, text: str) -> Page:
+        """Encode, hash and compress once per serial: call it in the worker thread."""
+        body = text.encode()
+        etag = f'"w{serial}-{hashlib.sha256(body).hexdigest()[:16]}"'
+        return cls(serial, body, etag, compressed(body))

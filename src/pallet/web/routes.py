@@ -9,7 +9,6 @@ signed-out visitor nothing but the sign-in page.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -26,6 +25,8 @@ from pallet.auth.tokens import Principal, verify_token
 from pallet.connections import read_bounded
 from pallet.core.problems import Problem
 from pallet.db.session import read_session
+from pallet.index import negotiate
+from pallet.index.cache import ETAG_SUFFIX, OFFERED
 from pallet.public_url import base_url
 from pallet.releases import set_yanked
 from pallet.services import Services
@@ -88,10 +89,30 @@ def _html(body: str | bytes, visitor: _Visitor | None, *, status: int = 200, eta
     return response
 
 
-def _not_modified(request: Request, etag: str) -> Response | None:
+def _not_modified(request: Request, etag: str, vary: str | None = None) -> Response | None:
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers={"ETag": etag, **render.SECURITY_HEADERS})
+        headers = {"ETag": etag, **render.SECURITY_HEADERS}
+        if vary:
+            headers["Vary"] = vary
+        return Response(status_code=304, headers=headers)
     return None
+
+
+def _send(request: Request, visitor: _Visitor, page: render.Page) -> Response:
+    """A shared page, compressed when the client takes it (as the simple pages are)."""
+    accepted = negotiate.codings(request.headers.get("accept-encoding"), OFFERED)
+    coding = next((c for c in accepted if c in page.encoded), None)
+    etag = page.etag if coding is None else f'{page.etag[:-1]}{ETAG_SUFFIX[coding]}"'
+    vary = "Accept-Encoding" if page.encoded else None
+    answer = _not_modified(request, etag, vary)
+    if answer is not None:
+        return answer
+    response = _html(page.encoded[coding] if coding else page.body, visitor, etag=etag)
+    if vary:
+        response.headers["Vary"] = vary
+    if coding:
+        response.headers["Content-Encoding"] = coding
+    return response
 
 
 def _error(visitor: _Visitor, status: int, title: str, detail: str) -> Response:
@@ -118,22 +139,22 @@ async def _cached_page(
 ) -> Response | None:
     """A page built by ``build`` (in a worker thread), shared by signed-out visitors while
     ``serial`` holds; None when ``build`` finds nothing."""
-    shared = visitor.principal is None
+    if visitor.principal is not None:
+        text = await run_in_threadpool(build)
+        return None if text is None else _html(text, visitor, private=True)
     key = f"{base_url(request)}|{key}"  # the snippets name the URL the page was asked under
-    if shared:
-        hit = render.pages.get(key, serial)
-        if hit is not None:
-            body, etag = hit
-            return _not_modified(request, etag) or _html(body, visitor, etag=etag)
-    text = await run_in_threadpool(build)
-    if text is None:
-        return None
-    body = text.encode()
-    etag = f'"w{serial}-{hashlib.sha256(body).hexdigest()[:16]}"'
-    if shared:
-        render.pages.put(key, serial, body, etag)
-        return _not_modified(request, etag) or _html(body, visitor, etag=etag)
-    return _html(body, visitor, private=True)
+    page = visitor.svc.web_pages.get(key, serial)
+    if page is None:
+
+        def build_page() -> render.Page | None:
+            text = build()
+            return None if text is None else render.Page.build(serial, text)
+
+        page = await visitor.svc.builds.run(("web", key, serial), build_page)
+        if page is None:
+            return None
+        visitor.svc.web_pages.put(key, page)
+    return _send(request, visitor, page)
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -182,7 +203,7 @@ async def project_page(request: Request) -> Response:
         if view is None:
             return None
         readme = render.readmes.get(
-            view.release.id, view.info.get("description"), view.info.get("description_content_type")
+            view.info.get("description"), view.info.get("description_content_type")
         )
         return render.templates.get_template("project.html").render(
             visitor.context(view=view, readme=readme, urls=_urls(view.info), can_upload=can_upload)
