@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pallet.core.sessions import FileState, SessionState
-from pallet.db import leases
+from pallet.db import leases, search
 from pallet.db.models import FileUploadSession, UploadSession, UsedOidcToken
 from pallet.db.session import read_session, retrying
 from pallet.leftovers import (
@@ -65,7 +65,8 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
     def expire_sessions(s: Session) -> Purge:
         purge = Purge([], [])
         due = s.execute(
-            select(UploadSession).where(
+            select(UploadSession)
+            .where(
                 UploadSession.status.in_([SessionState.OPEN, SessionState.ERROR]),
                 UploadSession.expires_at <= now,
             )
@@ -84,7 +85,8 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
     def expire_files(s: Session) -> Purge:
         purge = Purge([], [])
         due = s.execute(
-            select(FileUploadSession).where(
+            select(FileUploadSession)
+            .where(
                 FileUploadSession.status == FileState.PENDING,
                 FileUploadSession.expires_at <= now,
             )
@@ -125,6 +127,7 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
         counts["oidc_ids_forgotten"] = gone.rowcount or 0  # type: ignore[attr-defined]
 
     retrying(svc.engine, forget_oidc_ids)
+    counts["search_rows"] = retrying(svc.engine, search.refresh_missing)
     counts["spool"] = sweep_spool(svc.settings.tmp_dir, cutoff)
     counts["abandoned_objects"] = sweep_abandoned(svc, cutoff)
     counts.update(collect_storage(svc, cutoff, scan=scan))

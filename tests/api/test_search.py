@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 from pallet.db import search as search_table
 from pallet.db.engine import make_engine
 from pallet.db.migrate import alembic_config, upgrade
-from pallet.db.models import File, Project, Release
+from pallet.db.models import File, Project, ProjectSearch, Release
 from pallet.db.session import read_session, write_session
+from pallet.gc import sweep
 from pallet.index import search
 from pallet.index.search import Hit, fts5_query, terms, tsquery
 from tests.api.uploads import upload
+from tests.api.v2 import Uploader
 from tests.dists import core_metadata, make_wheel
 
 CATALOGUE = {
@@ -421,3 +423,27 @@ def test_each_engine_has_its_search_objects_and_the_models_leave_only_those_out(
         assert filtered == []
     finally:
         engine.dispose()
+
+
+def test_a_name_registered_with_no_files_is_found_by_its_name(index):  # noqa: ANN001
+    up = Uploader(index, index.token())
+    up.publish(up.open("Just_A_Name", "1.0"))
+    assert index.client.get("/simple/just-a-name/").status_code == 200  # visible, with no files
+    assert find(index.services.engine, "just") == ["Just_A_Name"]
+
+
+def test_a_sweep_adds_rows_an_older_replica_did_not_write(index, tmp_path):  # noqa: ANN001
+    """A replica of a release without search publishes (here: rows deleted after the fact);
+    the next garbage-collection sweep makes those projects findable, hidden ones excepted."""
+    engine = index.services.engine
+    token = index.token()
+    for name in ("older-a", "older-b"):
+        wheel = make_wheel(tmp_path / name, name, "1.0")
+        assert upload(index.client, wheel, token, name=name, version="1.0").status_code == 200
+    with write_session(engine) as s:
+        add_project(s, "older-hidden", "Not yet", reserved_by="a-session")
+        s.execute(delete(ProjectSearch))
+    assert find(engine, "older") == []
+    assert sweep(index.services, scan=False)["search_rows"] == 2
+    assert sorted(find(engine, "older")) == ["older-a", "older-b"]
+    assert sweep(index.services, scan=False)["search_rows"] == 0  # nothing left to add

@@ -2,7 +2,8 @@
 
 ``refresh`` runs in the transaction that makes a release visible or yanks one (the upload paths,
 ``pallet import``, ``pallet.releases``), so search never lists what the index does not serve;
-``pallet.index.search`` reads it.
+``pallet.index.search`` reads it. ``refresh_missing`` (a step of every garbage-collection sweep)
+adds the rows a replica of an older release did not write.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def refresh(session: Session, project: Project) -> None:
     """``record`` the project with its latest release's summary, chosen as the JSON API chooses
     ``info``: a backport published after a newer release does not replace the summary."""
     rows = session.execute(_RELEASES, {"project_id": project.id}).all()
-    if not rows:
+    if not rows:  # a name registered with no files yet: visible, and found by its name
+        record(session, project.id, project.name, None)
         return
     latest = max(rows, key=lambda r: _latest_key(r.version, r.yanked))
     # That release's whole ``info``, parsed by Python: PostgreSQL cannot take a "\u0000" of
@@ -66,6 +68,24 @@ def refresh(session: Session, project: Project) -> None:
     info = session.execute(select(Release.info).where(Release.id == latest.id)).scalar_one()
     summary = info.get("summary") if isinstance(info, dict) else None
     record(session, project.id, project.name, summary)
+
+
+_MISSING = (
+    select(Project)
+    .where(Project.reserved_by.is_(None))
+    .where(~exists().where(ProjectSearch.project_id == Project.id))
+    .order_by(Project.id)
+    .limit(bindparam("limit"))
+)
+
+
+def refresh_missing(session: Session, limit: int = 500) -> int:
+    """``refresh`` up to ``limit`` visible projects that have no search row; how many. Bounded,
+    so one sweep's transaction stays short; the next sweep goes on."""
+    projects = session.scalars(_MISSING, {"limit": limit}).all()
+    for project in projects:
+        refresh(session, project)
+    return len(projects)
 
 
 def _latest_key(version: str, yanked: bool) -> tuple:
