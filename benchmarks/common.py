@@ -223,20 +223,20 @@ def start_pypiserver(
     return start("pypiserver", [*cmd, factory], workdir, f"{base}/health", timeout=300), base
 
 
-def init_devpi(server_dir: Path) -> None:
+def init_devpi(server_dir: Path, bin_dir: Path = BIN) -> None:
     """An empty devpi-server state (no root/pypi mirror: nothing may leave the machine)."""
     for tool in ("devpi-init", "devpi-server"):
-        if not (BIN / tool).exists():
+        if not (bin_dir / tool).exists():
             raise RuntimeError(f"{tool} is missing from the venv (pip install -e '.[bench]')")
-    cmd = [str(BIN / "devpi-init"), "--serverdir", str(server_dir), "--no-root-pypi"]
+    cmd = [str(bin_dir / "devpi-init"), "--serverdir", str(server_dir), "--no-root-pypi"]
     subprocess.run([*cmd, "--root-passwd", "root"], check=True, capture_output=True, timeout=300)
 
 
-def serve_devpi(workdir: Path, server_dir: Path) -> tuple[Proc, str]:
+def serve_devpi(workdir: Path, server_dir: Path, bin_dir: Path = BIN) -> tuple[Proc, str]:
     port = free_port()
     base = f"http://{HOST}:{port}"
     cmd = [
-        str(BIN / "devpi-server"),
+        str(bin_dir / "devpi-server"),
         "--serverdir",
         str(server_dir),
         "--host",
@@ -249,13 +249,14 @@ def serve_devpi(workdir: Path, server_dir: Path) -> tuple[Proc, str]:
     return start("devpi", cmd, workdir, f"{base}/+api", timeout=300), base
 
 
-def start_devpi(workdir: Path) -> tuple[Proc, str]:
-    """A fresh devpi-server with user ``bench`` (password ``bench``) and index ``bench/dev``."""
+def start_devpi(workdir: Path, bin_dir: Path = BIN) -> tuple[Proc, str]:
+    """A fresh devpi-server with user ``bench`` (password ``bench``) and index ``bench/dev``;
+    ``bin_dir`` names another venv's (the one with devpi-web)."""
     import httpx
 
     server_dir = workdir / "devpi"
-    init_devpi(server_dir)
-    proc, base = serve_devpi(workdir, server_dir)
+    init_devpi(server_dir, bin_dir)
+    proc, base = serve_devpi(workdir, server_dir, bin_dir)
     try:
         with httpx.Client(base_url=base, timeout=60, trust_env=False) as c:
             c.put("/bench", json={"password": "bench"}).raise_for_status()
