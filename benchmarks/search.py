@@ -226,8 +226,7 @@ def main() -> None:
         table.notes.append(
             "PostgreSQL not measured: give --postgres URL or PALLET_TEST_POSTGRES_URL"
         )
-    table.print()
-    table.save()
+    table.print()  # and saves it
 
 
 if __name__ == "__main__":
