@@ -87,6 +87,21 @@ class Settings:
     #: PEP 740 attestations of trusted-published files are verified against the Sigstore trust
     #: root shipped with the installed ``sigstore`` (no network); on: refreshed over TUF first.
     sigstore_online: bool = False
+    #: The upstream proxy (pallet.proxy): ``[NAME=]URL`` items separated by whitespace or
+    #: commas, asked in order for projects this index does not have or claim. Credentials come
+    #: from ``PALLET_UPSTREAM_<NAME>_TOKEN`` (Bearer) or ``..._USERNAME``/``..._PASSWORD``,
+    #: never from the URL. Empty: no upstream (``upstream: none``).
+    upstreams: str = ""
+    #: Names or ``PREFIX*`` patterns: only these go upstream (empty: any), and never these.
+    upstream_allow: str = ""
+    upstream_deny: str = ""
+    #: Serve only what is stored; never ask an upstream.
+    upstream_offline: bool = False
+    #: Seconds a proxied page is served without asking the upstream again (then revalidated
+    #: with its ETag; while that runs, and while the upstream fails, the stored copy is served).
+    upstream_page_ttl: int = 600
+    upstream_timeout: float = 30.0
+    upstream_max_page: int = 64 * 2**20
     #: Serve HTTPS directly (PEM files); without them, plain HTTP for a TLS proxy in front.
     tls_certfile: str = ""
     tls_keyfile: str = ""

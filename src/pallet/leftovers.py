@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pallet.core.sessions import FileState
-from pallet.db.models import File, FileUploadSession
+from pallet.db.models import File, FileUploadSession, ProxiedFile
 from pallet.db.session import read_session
 from pallet.services import Services
 from pallet.storage import LocalBlobStore, blob_key
@@ -83,15 +83,17 @@ def _batches(items: list[str], size: int = _BATCH) -> Iterator[list[str]]:
 
 
 def referenced(s: Session, shas: Iterable[str]) -> set[str]:
-    """The digests among ``shas`` that a file row, or a completed file-upload session, names,
-    or whose content address a live file-upload session stages its bytes at (a pre-signed PUT
-    goes there directly, see ``pallet.upload.mechanisms.presigned_put``)."""
+    """The digests among ``shas`` that a file row, a stored proxied file, or a completed
+    file-upload session names, or whose content address a live file-upload session stages its
+    bytes at (a pre-signed PUT goes there directly, see
+    ``pallet.upload.mechanisms.presigned_put``)."""
     found: set[str] = set()
     columns = (
         (File.sha256, None),
         (File.metadata_sha256, None),
         (FileUploadSession.sha256, FileUploadSession.status.in_(REFERENCING_FILE_STATES)),
         (FileUploadSession.metadata_sha256, FileUploadSession.status.in_(REFERENCING_FILE_STATES)),
+        (ProxiedFile.sha256, ProxiedFile.stored.is_(True)),  # an upstream's file, kept here
     )
     for chunk in _batches(sorted(set(shas))):
         for column, condition in columns:
@@ -192,6 +194,8 @@ def _sweep_store_tmp(svc: Services, cutoff: float) -> int:
 def _references_nothing(svc: Services) -> bool:
     with read_session(svc.engine) as s:
         if s.execute(select(File.id).limit(1)).first() is not None:
+            return False
+        if s.execute(select(ProxiedFile.sha256).limit(1)).first() is not None:
             return False
         return (
             s.execute(

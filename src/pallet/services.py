@@ -16,6 +16,7 @@ from pallet.storage import BlobStore, open_store
 
 if TYPE_CHECKING:
     from pallet.auth.oidc.keys import IssuerKeys
+    from pallet.proxy.service import Proxy
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Services:
     builds: Builds = field(default_factory=Builds)
     leases: Heartbeat = field(init=False)  # keeps this process's background work owned
     _issuer_keys: IssuerKeys | None = field(default=None, init=False, repr=False)
+    _proxy: Proxy | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.leases = Heartbeat(self.engine)
@@ -48,7 +50,17 @@ class Services:
             self._issuer_keys = IssuerKeys(parse_pins(self.settings.oidc_jwks))
         return self._issuer_keys
 
+    def proxy(self) -> Proxy | None:
+        """The upstream proxy, made on first use; None when no upstream is configured."""
+        if self._proxy is None and self.settings.upstreams:
+            from pallet.proxy.service import Proxy
+
+            self._proxy = Proxy(self)
+        return self._proxy
+
     def close(self) -> None:
+        if self._proxy is not None:
+            self._proxy.close()
         self.leases.stop()
         self.lookup.close()
         self.engine.dispose()

@@ -1,4 +1,5 @@
-"""``pallet`` command line: serve, publish/session, token, import, yank/unyank, db, gc, fsck."""
+"""``pallet`` command line: serve, publish/session, token, trusted-publisher, claim, import,
+yank/unyank, db, gc, fsck."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ COMMANDS = (
     "publish",
     "token",
     "trusted_publisher",
+    "claim",
     "imports",
     "yank",
     "db",

@@ -81,6 +81,23 @@ def register(sub, common) -> None:  # noqa: ANN001
         default=None,
         help="refresh the Sigstore trust root over the network before verifying attestations",
     )
+    u = p.add_argument_group("upstream proxy (docs/proxy.md)")
+    u.add_argument(
+        "--upstream",
+        action="append",
+        metavar="[NAME=]URL",
+        help="serve projects this index does not have or claim from this simple index "
+        "(repeatable, asked in order; credentials from PALLET_UPSTREAM_<NAME>_TOKEN or "
+        "_USERNAME/_PASSWORD)",
+    )
+    u.add_argument("--upstream-allow", action="append", metavar="NAME|NAMESPACE-*",
+                   help="only these go upstream (repeatable)")  # fmt: skip
+    u.add_argument("--upstream-deny", action="append", metavar="NAME|NAMESPACE-*",
+                   help="these never go upstream (repeatable)")  # fmt: skip
+    u.add_argument("--offline", action="store_true", default=None,
+                   help="serve only what is stored; ask no upstream")  # fmt: skip
+    u.add_argument("--upstream-page-ttl", type=int,
+                   help="seconds an upstream page is served before it is revalidated (600)")  # fmt: skip
     c = p.add_argument_group("slow or lying clients")
     c.add_argument("--header-timeout", type=float, help="seconds for request headers (10)")
     c.add_argument("--body-idle-timeout", type=float, help="seconds a body may stall (30)")
@@ -159,7 +176,22 @@ def run(args: argparse.Namespace) -> int:
         oidc_audience=args.oidc_audience,
         oidc_jwks=" ".join(args.oidc_jwks) if args.oidc_jwks else None,
         sigstore_online=args.sigstore_online,
+        upstreams=" ".join(args.upstream) if args.upstream else None,
+        upstream_allow=" ".join(args.upstream_allow) if args.upstream_allow else None,
+        upstream_deny=" ".join(args.upstream_deny) if args.upstream_deny else None,
+        upstream_offline=args.offline,
+        upstream_page_ttl=args.upstream_page_ttl,
     )
+    if settings.upstreams or settings.upstream_allow or settings.upstream_deny:
+        from pallet.core.routing import Claim
+        from pallet.proxy.upstreams import parse_upstreams
+
+        try:  # one line here, not an error in every worker as it starts
+            parse_upstreams(settings.upstreams)
+            for item in f"{settings.upstream_allow} {settings.upstream_deny}".split():
+                Claim.parse(item)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise SystemExit("error: --tls-certfile and --tls-keyfile go together")
     if settings.oidc_jwks:  # checked here, not at the first token exchange

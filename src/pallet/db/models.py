@@ -261,6 +261,54 @@ class ProjectSearch(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
 
 
+class NameClaim(Base):
+    """A name or a PEP 752 namespace that never goes to an upstream index (pallet.core.routing):
+    claimed by the operator (``pallet claim``) or by the first private upload of the name,
+    and kept when the project is deleted, so removing it never hands the name upstream."""
+
+    __tablename__ = "name_claims"
+    __table_args__ = (UniqueConstraint("pattern", "prefix"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(200))  # a normalised name, or namespace
+    prefix: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(20))  # "upload" or "operator"
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProxiedPage(Base):
+    """An upstream index's project page as last fetched (``pallet.proxy.pages``), kept to
+    revalidate with its ETag and to serve, stale, when the upstream is down. ``version`` counts
+    changes of ``page``: what the read path's cache is validated against, as ``last_serial``
+    is for a private project."""
+
+    __tablename__ = "proxied_pages"
+
+    normalized_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    upstream: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(BigInteger)
+    upstream_serial: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    etag: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    page: Mapped[str] = mapped_column(Text)  # the parsed page, as JSON
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # last 200 or 304
+
+
+class ProxiedFile(Base):
+    """A file an upstream lists, by content address: where to fetch it, and whether its bytes
+    are stored (then the blob is referenced, and garbage collection keeps it)."""
+
+    __tablename__ = "proxied_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str] = mapped_column(String(200), index=True)
+    upstream: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stored: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 #: Objects of one engine only, beside ``project_search`` (see ``ProjectSearch``): SQLite's FTS5
 #: table, which keeps its index in tables named after it, and PostgreSQL's tsvector and index.
 _FTS5_TABLE = "project_search_fts"

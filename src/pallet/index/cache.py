@@ -75,15 +75,17 @@ class Rendered:
     # Answers already prepared from this entry (status line aside: headers and body), keyed by
     # what chose them; filled by ``pallet.index.routes.answer`` as requests come.
     answers: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    # "s": a private project's page at ``serial``; "u": an upstream's page at its version.
+    source: str = "s"
 
     @classmethod
-    def build(cls, serial: int, html: bytes, json: bytes) -> Rendered:
+    def build(cls, serial: int, html: bytes, json: bytes, source: str = "s") -> Rendered:
         """An entry with its compressed bodies: call it in a worker thread, not on the loop."""
-        return cls(serial, html, json, compressed(html), compressed(json))
+        return cls(serial, html, json, compressed(html), compressed(json), source=source)
 
     @property
     def etag(self) -> str:
-        return f'"s{self.serial}"'
+        return f'"{self.source}{self.serial}"'
 
 
 class PageCache(Generic[E]):

@@ -16,9 +16,10 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.core.ranges import parse_range
-from pallet.db.models import File, Project, Release
+from pallet.db.models import File, Project, ProxiedFile, Release
 from pallet.db.session import read_session
 from pallet.http import etag_matches
+from pallet.proxy.files import Wanted
 from pallet.services import Services
 from pallet.storage import blob_key
 
@@ -56,7 +57,7 @@ async def download(request: Request) -> Response:
         raise _not_found()
     found = await run_in_threadpool(_lookup, svc, sha256, filename)
     if found is None:
-        raise _not_found()
+        return await _upstream_file(request, svc, sha256, filename)
     blob_sha, project = found
     await reader(svc, request, project)
     return await serve_blob(request, svc, blob_sha, filename)
@@ -107,4 +108,50 @@ async def serve_blob(request: Request, svc: Services, blob_sha: str, filename: s
     first = await run_in_threadpool(next, chunks, b"")
     return StreamingResponse(
         itertools.chain((first,), chunks), status_code=status, headers=headers, media_type=media
+    )
+
+
+def _proxied_file(svc: Services, sha256: str, filename: str) -> ProxiedFile | None:
+    with read_session(svc.engine) as s:
+        row = s.get(ProxiedFile, sha256)
+        if row is not None:
+            s.expunge(row)
+    return row if row is not None and row.filename == filename else None
+
+
+async def _upstream_file(request: Request, svc: Services, sha256: str, filename: str) -> Response:
+    """A file an upstream's page listed: from the store once fetched, else fetched now (or
+    joined, if another request is fetching it), streamed while it is checked and stored."""
+    proxy = svc.proxy()
+    row = await run_in_threadpool(_proxied_file, svc, sha256, filename) if proxy else None
+    if proxy is None or row is None:
+        raise _not_found()
+    await reader(svc, request, row.project)
+    route, _current = await run_in_threadpool(proxy.route, row.project)
+    if not route.goes_upstream:  # claimed since its page was served
+        raise _not_found()
+    if row.stored and await run_in_threadpool(svc.store.size, blob_key(sha256)) is not None:
+        return await serve_blob(request, svc, sha256, filename)
+    upstream = next((u for u in proxy.upstreams if u.name == row.upstream), None)
+    if upstream is None or proxy.offline:
+        raise Problem(404, "not-found", "File not stored",
+                      "This file is not stored here and its upstream is not asked.")  # fmt: skip
+    headers = {
+        "ETag": f'"{sha256}"',
+        "Cache-Control": ("private, " if svc.settings.private else "public, ")
+        + "max-age=31536000, immutable",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    }
+    if row.size is not None:
+        headers["Content-Length"] = str(row.size)
+    if request.method == "HEAD":  # answered from the page's listing: no download for a HEAD
+        return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    wanted = Wanted(sha256, filename, row.url, row.size, upstream)
+    joined = await run_in_threadpool(proxy.downloads.join_or_start, wanted)
+    if joined is None:  # stored a moment ago
+        return await serve_blob(request, svc, sha256, filename)
+    download, spool = joined
+    timeout = svc.settings.upstream_timeout
+    return StreamingResponse(
+        download.chunks(spool, timeout), headers=headers, media_type="application/octet-stream"
     )

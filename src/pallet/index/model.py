@@ -12,8 +12,8 @@ class FileEntry:
     filename: str
     url: str  # relative to the project page
     sha256: str
-    size: int
-    upload_time: datetime
+    size: int | None  # None only for an upstream's file whose page gave none
+    upload_time: datetime | None
     requires_python: str | None = None
     yanked: str | None = None  # None = not yanked; "" = yanked without a reason
     core_metadata_sha256: str | None = None

@@ -26,7 +26,7 @@ def _file_json(f: FileEntry) -> dict:
         "hashes": {"sha256": f.sha256},
         "requires-python": f.requires_python,
         "size": f.size,
-        "upload-time": iso8601(f.upload_time),
+        "upload-time": iso8601(f.upload_time) if f.upload_time else None,
         "yanked": False if f.yanked is None else (f.yanked or True),
         "core-metadata": {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else False,
         # PEP 714 keeps the old key for clients that predate it.
@@ -35,6 +35,11 @@ def _file_json(f: FileEntry) -> dict:
         ),
         "provenance": f.provenance_url,
     }
+    # An upstream's file may come without them (a page in HTML): left out, not made up.
+    if f.size is None:
+        del out["size"]
+    if f.upload_time is None:
+        del out["upload-time"]
     return out
 
 

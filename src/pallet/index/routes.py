@@ -27,7 +27,7 @@ from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.db.session import read_session
 from pallet.http import etag_matches
-from pallet.index import negotiate, queries, render
+from pallet.index import negotiate, proxied, queries, render
 from pallet.index.cache import ETAG_SUFFIX, OFFERED, Rendered
 from pallet.index.downloads import download
 from pallet.public_url import redirect
@@ -204,6 +204,9 @@ async def project_detail(request: Request) -> Response:
     await reader(svc, request, normalized)
     row = await svc.lookup.project_async(normalized)
     if row is None:
+        upstream = await _upstream_page(request, svc, normalized)
+        if upstream is not None:
+            return upstream
         raise Problem(404, "not-found", "Project not found", f"No project named {name!r}.")
     _id, _display, serial = row
     entry = svc.pages.get(normalized, serial)
@@ -215,6 +218,39 @@ async def project_detail(request: Request) -> Response:
             raise Problem(404, "not-found", "Project not found", f"No project named {name!r}.")
         svc.pages.put(normalized, entry)
     return _respond(request, entry, svc.settings.private)
+
+
+async def _upstream_page(request: Request, svc: Services, normalized: str) -> Response | None:
+    """A project this index does not have, from the upstream routing sends it to; None when
+    routing sends it nowhere or no upstream has it. Nothing is asked upstream unless routing
+    says so, and a fresh stored page is answered without asking."""
+    proxy = svc.proxy()
+    if proxy is None:
+        return None
+    route, current = await run_in_threadpool(proxy.route, normalized)
+    if not route.goes_upstream:
+        return None
+    key = proxied.KEY + normalized
+    warning = None
+    entry = None
+    if current is not None and (current.fresh or proxy.offline):
+        entry = svc.pages.get(key, current.version)
+    if entry is None:
+        found = await svc.builds.run(
+            ("upstream", normalized),
+            lambda: proxy.pages.get(normalized, route.upstreams, proxy.offline),
+        )
+        if found is None:
+            return None
+        warning = found.warning
+        entry = svc.pages.get(key, found.version)
+        if entry is None:
+            entry = await run_in_threadpool(proxied.build, found.project, found.version)
+            svc.pages.put(key, entry)
+    response = _respond(request, entry, svc.settings.private)
+    if warning:
+        response.raw_headers += proxied.stale_headers(warning)
+    return response
 
 
 def _build_page(svc: Services, normalized: str) -> Rendered | None:

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from pallet.core.problems import Problem
-from pallet.db import journal, search
+from pallet.core.routing import Claim
+from pallet.db import claims, journal, search
 from pallet.db.models import DeletedFilename, File, Project, Release
 from pallet.db.session import read_session, retrying
 from pallet.storage import BlobStore, blob_key
@@ -93,6 +94,7 @@ def get_or_create_project(session: Session, name: str) -> Project:
         session.add(project)
         session.flush()  # a concurrent creator makes this raise IntegrityError -> retried
         journal.record(session, project, "create project")
+        claims.add(session, Claim(normalized, prefix=False), "upload")
     return project
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from pallet.auth.tokens import Principal
 from pallet.config import Settings
 from pallet.core.problems import Problem
+from pallet.core.routing import Claim
 from pallet.core.sessions import (
     FileEvent,
     FileState,
@@ -26,6 +27,7 @@ from pallet.core.sessions import (
     next_file_state,
     next_session_state,
 )
+from pallet.db import claims
 from pallet.db.clock import aware, now
 from pallet.db.models import FileUploadSession, Project, UploadSession
 from pallet.storage.base import content_sha
@@ -98,6 +100,8 @@ def create(
     if project is None:
         # First release: reserve the name for the life of the stage (unique constraint).
         s.add(Project(name=name, normalized_name=normalized, created=now(), reserved_by=sid))
+        # Claimed for good: a cancelled first release still says the name is private.
+        claims.add(s, Claim(normalized, prefix=False), "upload")
         reserved = True
     elif project.reserved_by is not None:
         raise Problem(

@@ -1,0 +1,163 @@
+"""The upstream indexes, as configured, and the one HTTP client that talks to them.
+
+Every answer from an upstream is bounded: a page larger than ``upstream_max_page`` is refused
+as it streams, every read has a timeout, and a redirect is followed only to the same scheme,
+host and port (an upstream must not send Pallet, with its credentials, somewhere else).
+Credentials come from the environment and are sent as a header; they are never part of a URL,
+so no log line or error message can carry them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from pallet.config import Settings
+from pallet.core import routing
+from pallet.core.upstream_page import ACCEPT
+
+MAX_REDIRECTS = 3
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class UpstreamError(Exception):
+    """The upstream could not be asked, or answered with something not to be trusted."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str
+    url: str  # the simple index's root, ending in "/"
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def page_url(self, normalized: str) -> str:
+        return urljoin(self.url, f"{normalized}/")
+
+    def headers_for(self, url: str) -> Mapping[str, str]:
+        """The credentials go to the upstream's own origin only (files may live elsewhere)."""
+        return self.headers if same_origin(self.url, url) else {}
+
+
+def same_origin(a: str, b: str) -> bool:
+    x, y = urlsplit(a), urlsplit(b)
+    return (x.scheme, x.hostname, x.port) == (y.scheme, y.hostname, y.port)
+
+
+def parse_upstreams(spec: str, env: Mapping[str, str] | None = None) -> list[Upstream]:
+    """``[NAME=]URL`` items; unnamed ones are ``upstream1``, ``upstream2``... ValueError for a
+    URL that is not http(s), carries credentials, or a name used twice."""
+    env = os.environ if env is None else env
+    found: list[Upstream] = []
+    for i, item in enumerate(spec.replace(",", " ").split(), start=1):
+        name, sep, url = item.partition("=")
+        if not sep or "://" in name:
+            name, url = f"upstream{i}", item
+        name = name.lower()
+        parts = urlsplit(url)
+        if not _NAME.match(name):
+            raise ValueError(f"an upstream name is lowercase letters, digits and _: {name!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"an upstream is an http(s) URL, not {url!r}")
+        if parts.username or parts.password:
+            raise ValueError(
+                f"upstream {name}: credentials go in PALLET_UPSTREAM_{name.upper()}_TOKEN or "
+                f"_USERNAME/_PASSWORD, not in the URL"
+            )
+        if any(u.name == name for u in found):
+            raise ValueError(f"upstream {name!r} is named twice")
+        found.append(Upstream(name, url.rstrip("/") + "/", _credentials(name, env)))
+    return found
+
+
+def _credentials(name: str, env: Mapping[str, str]) -> dict[str, str]:
+    prefix = f"PALLET_UPSTREAM_{name.upper()}_"
+    if token := env.get(prefix + "TOKEN"):
+        return {"Authorization": f"Bearer {token}"}
+    user, password = env.get(prefix + "USERNAME"), env.get(prefix + "PASSWORD")
+    if user or password:
+        return {"Authorization": httpx.BasicAuth(user or "", password or "")._auth_header}
+    return {}
+
+
+def policy(settings: Settings, upstreams: list[Upstream]) -> routing.Policy:
+    def claims(spec: str) -> tuple[routing.Claim, ...]:
+        return tuple(routing.Claim.parse(p) for p in spec.replace(",", " ").split())
+
+    return routing.Policy(
+        # Offline routes as online does (what is stored stays reachable); pages never fetch.
+        upstreams=tuple(u.name for u in upstreams),
+        allow=claims(settings.upstream_allow),
+        deny=claims(settings.upstream_deny),
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    url: str  # after redirects
+
+
+class Client:
+    """One pooled HTTP client for all upstreams of this process (thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_page = settings.upstream_max_page
+        timeout = httpx.Timeout(
+            settings.upstream_timeout, connect=min(10.0, settings.upstream_timeout)
+        )
+        self._http = httpx.Client(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,  # no proxy or .netrc from the server's environment
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            headers={"User-Agent": "pallet-proxy"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def page(self, upstream: Upstream, normalized: str, etag: str | None) -> Answer:
+        """GET the project page (``If-None-Match`` when we hold a copy); the body bounded."""
+        headers = {"Accept": ACCEPT, **upstream.headers}
+        if etag:
+            headers["If-None-Match"] = etag
+        with self.stream(upstream.name, upstream.page_url(normalized), headers) as r:
+            body = bytearray()
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > self.max_page:
+                    raise UpstreamError(f"{upstream.name}: a page over {self.max_page} bytes")
+            return Answer(r.status_code, r.headers, bytes(body), str(r.url))
+
+    @contextmanager
+    def stream(self, label: str, url: str, headers: Mapping[str, str]) -> Iterator[httpx.Response]:
+        """A streamed GET, following redirects within ``url``'s origin only (they keep the
+        headers, credentials included); every failure an UpstreamError naming ``label``."""
+        origin = url
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                request = self._http.build_request("GET", url, headers=headers)
+                response = self._http.send(request, stream=True)
+                if response.has_redirect_location:
+                    target = urljoin(url, response.headers.get("location", ""))
+                    response.close()
+                    if not same_origin(origin, target):
+                        raise UpstreamError(f"{label}: a redirect to another host")
+                    url = target
+                    continue
+                try:
+                    yield response
+                finally:
+                    response.close()
+                return
+            raise UpstreamError(f"{label}: more than {MAX_REDIRECTS} redirects")
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"{label}: {type(exc).__name__}") from None

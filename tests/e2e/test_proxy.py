@@ -1,0 +1,290 @@
+"""The upstream proxy end to end: a real upstream Pallet holding real distributions, behind a
+fault-injecting front that logs every request, and a proxying Pallet in front of both. Real
+pip and uv install through the proxy alone.
+
+The dependency-confusion test is the one that matters most: a private ``acme-utils`` 1.0 and a
+claimed ``acme-*`` must win over the upstream's ``acme-utils`` 999.0 and hide its
+``acme-newthing``, and the upstream must never even be asked for either name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.corpus.fetch import ensure, load_manifest
+from tests.dists import make_wheel
+from tests.e2e.support import (
+    Server,
+    ServerFactory,
+    describe,
+    make_venv,
+    run,
+    tool,
+)
+from tests.upstream_faults import FaultyUpstream
+
+REAL = ("six-1.17.0-py2.py3-none-any.whl", "idna-3.20-py3-none-any.whl")
+BIG = 40 * 2**20
+
+
+def _import(server: Server, *paths: Path) -> None:
+    result = server.cli("import", "--quiet", *map(str, paths), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def upstream(server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The upstream: a real Pallet with real downloaded distributions and two ``acme-*``
+    projects, behind the fault-injecting front."""
+    root = tmp_path_factory.mktemp("upstream-dists")
+    real = [d for d in load_manifest() if d.filename in REAL]
+    paths = ensure(real, log=lambda _msg: None)
+    server = server_factory()
+    big = make_wheel(root / "big", "big-blob", "1.0",
+                     files={"big_blob/data.bin": os.urandom(BIG)},
+                     compression=zipfile.ZIP_STORED)  # fmt: skip
+    _import(
+        server,
+        *(paths[d.filename] for d in real),
+        make_wheel(root / "a", "acme-utils", "999.0"),
+        make_wheel(root / "b", "acme-newthing", "5.0"),
+        make_wheel(root / "c", "needs-six", "2.0", requires_dist=["six>=1.16"]),
+        big,
+    )
+    front = FaultyUpstream(server.url)
+    try:
+        yield front, big
+    finally:
+        front.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(server_factory: ServerFactory, upstream, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+    """The proxying Pallet: private ``acme-utils`` 1.0 and the ``acme-*`` namespace claimed;
+    pages revalidated on every request (TTL 0), so each test sees the front's faults."""
+    front, _big = upstream
+    server = server_factory(
+        extra_args=("--upstream", f"up={front.url}/simple/", "--upstream-page-ttl", "0")
+    )
+    _import(server, make_wheel(tmp_path_factory.mktemp("private"), "acme-utils", "1.0"))
+    claimed = server.cli("claim", "acme-*")
+    assert claimed.returncode == 0 and "claimed acme-*" in claimed.stdout, claimed.stderr
+    return server
+
+
+def _version(python: Path, project: str, env: dict[str, str]) -> str:
+    code = f"import importlib.metadata as m; print(m.version({project!r}))"
+    result = run([python, "-c", code], env=env)
+    assert result.returncode == 0, describe(result)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _pip(python: Path, index: str, env: dict[str, str], *requirements: str):  # noqa: ANN202
+    return run([python, "-m", "pip", "install", "--index-url", index, "--no-cache-dir",
+                *requirements], env=env)  # fmt: skip
+
+
+def _uv(python: Path, index: str, env: dict[str, str], *requirements: str):  # noqa: ANN202
+    return run([tool("uv"), "pip", "install", "--python", python, "--index-url", index,
+                *requirements], env=env)  # fmt: skip
+
+
+def test_private_and_claimed_names_never_reach_the_upstream(
+    proxy: Server, upstream, env: dict[str, str], tmp_path: Path
+) -> None:
+    front, _big = upstream
+    pip_python = make_venv(tmp_path / "pip", env, pip=True)
+    done = _pip(pip_python, proxy.simple_url, env, "acme-utils")
+    assert done.returncode == 0, describe(done)
+    assert _version(pip_python, "acme-utils", env) == "1.0"
+    uv_python = make_venv(tmp_path / "uv", env)
+    done = _uv(uv_python, proxy.simple_url, env, "acme-utils")
+    assert done.returncode == 0, describe(done)
+    assert _version(uv_python, "acme-utils", env) == "1.0"
+    for install in (_pip, _uv):
+        missing = install(pip_python, proxy.simple_url, env, "acme-newthing")
+        assert missing.returncode != 0, describe(missing)
+    assert httpx.get(f"{proxy.simple_url}acme-newthing/").status_code == 404
+    assert front.asked_for("acme") == []  # not one request for either name
+
+
+def test_upstream_projects_install_with_their_dependencies(
+    proxy: Server, upstream, env: dict[str, str], tmp_path: Path
+) -> None:
+    front, _big = upstream
+    pip_python = make_venv(tmp_path / "pip", env, pip=True)
+    done = _pip(pip_python, proxy.simple_url, env, "needs-six", "idna", "acme-utils")
+    assert done.returncode == 0, describe(done)
+    assert _version(pip_python, "six", env) == "1.17.0"
+    assert _version(pip_python, "idna", env) == "3.20"
+    assert _version(pip_python, "acme-utils", env) == "1.0"  # the private one, in one tree
+    uv_python = make_venv(tmp_path / "uv", env)
+    done = _uv(uv_python, proxy.simple_url, env, "needs-six", "idna")
+    assert done.returncode == 0, describe(done)
+    requirements = tmp_path / "requirements.in"
+    requirements.write_text("needs-six\nacme-utils\n")
+    compiled = run([tool("uv"), "pip", "compile", "--index-url", proxy.simple_url,
+                    str(requirements)], env=env)  # fmt: skip
+    assert compiled.returncode == 0, describe(compiled)
+    assert "six==1.17.0" in compiled.stdout and "acme-utils==1.0" in compiled.stdout
+    assert front.asked_for("acme") == []
+
+
+def test_pages_pass_upstream_data_through(proxy: Server, upstream) -> None:
+    front, _big = upstream
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    theirs = httpx.get(f"{front.url}/simple/idna/", headers=accept).json()
+    ours = httpx.get(f"{proxy.simple_url}idna/", headers=accept).json()
+    assert ours["name"] == "idna"
+    for mine, upstream_file in zip(ours["files"], theirs["files"], strict=True):
+        for key in ("filename", "hashes", "requires-python", "size", "upload-time", "yanked"):
+            assert mine[key] == upstream_file[key], key
+        assert mine["url"].startswith("../../files/" + upstream_file["hashes"]["sha256"])
+
+
+def test_files_are_stored_by_hash_and_served_from_the_store(proxy: Server, upstream) -> None:
+    front, _big = upstream
+    page = httpx.get(f"{proxy.simple_url}six/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()  # fmt: skip
+    entry = page["files"][0]
+    url = httpx.URL(f"{proxy.simple_url}six/").join(entry["url"])
+    first = httpx.get(url)
+    assert first.status_code == 200
+    assert hashlib.sha256(first.content).hexdigest() == entry["hashes"]["sha256"]
+    fetched = len(front.files_fetched())
+    again = httpx.get(url)
+    assert again.content == first.content
+    assert len(front.files_fetched()) == fetched  # from the store, not the upstream
+    blob = entry["hashes"]["sha256"]
+    assert (proxy.data_dir / "blobs" / "sha256" / blob[:2] / blob[2:4] / blob).is_file()
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "truncate"])
+def test_a_file_that_does_not_match_its_listing_is_never_stored(
+    proxy: Server, upstream, tmp_path: Path, fault: str
+) -> None:
+    front, _big = upstream
+    project = f"bad-bytes-{fault}"
+    wheel = make_wheel(tmp_path, project, "1.0", files={"x/data.bin": os.urandom(300_000)},
+                       compression=zipfile.ZIP_STORED)  # fmt: skip
+    upstream_server = _server_behind(front)
+    _import(upstream_server, wheel)
+    page = httpx.get(f"{proxy.simple_url}{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()  # fmt: skip
+    url = httpx.URL(f"{proxy.simple_url}{project}/").join(page["files"][0]["url"])
+    sha = page["files"][0]["hashes"]["sha256"]
+    front.fault = fault
+    try:
+        with pytest.raises(httpx.HTTPError):  # cut short: never a complete wrong body
+            httpx.get(url).raise_for_status()
+    finally:
+        front.fault = None
+    assert not (proxy.data_dir / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha).exists()
+    good = httpx.get(url)
+    assert good.status_code == 200 and hashlib.sha256(good.content).hexdigest() == sha
+
+
+def _server_behind(front: FaultyUpstream) -> Server:
+    from tests.e2e.support import RUNNING
+
+    return next(s for s in RUNNING if s.url == front.behind)
+
+
+@pytest.mark.parametrize("fault", ["503", "drop"])
+def test_an_outage_serves_the_stored_page_with_a_warning(
+    proxy: Server, upstream, fault: str
+) -> None:
+    front, _big = upstream
+    fresh = httpx.get(f"{proxy.simple_url}idna/")
+    assert fresh.status_code == 200 and "warning" not in fresh.headers
+    front.fault = fault
+    try:
+        stale = httpx.get(f"{proxy.simple_url}idna/")
+        never_seen = httpx.get(f"{proxy.simple_url}never-fetched/")
+    finally:
+        front.fault = None
+    assert stale.status_code == 200 and stale.content == fresh.content
+    assert stale.headers["warning"].startswith("110 ")
+    assert never_seen.status_code == 502
+    assert never_seen.headers["content-type"] == "application/problem+json"
+    assert never_seen.json()["status"] == 502
+
+
+def test_a_serial_regression_is_refused(proxy: Server, upstream) -> None:
+    front, _big = upstream
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    before = httpx.get(f"{proxy.simple_url}six/", headers=accept)
+    front.fault = "regress"
+    try:
+        after = httpx.get(f"{proxy.simple_url}six/", headers=accept)
+    finally:
+        front.fault = None
+    assert after.status_code == 200 and after.content == before.content
+    assert "serial went back" in after.headers["x-pallet-stale"]
+
+
+def test_concurrent_downloads_of_one_file_fetch_it_once(proxy: Server, upstream) -> None:
+    front, big = upstream
+    page = httpx.get(f"{proxy.simple_url}big-blob/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()  # fmt: skip
+    url = httpx.URL(f"{proxy.simple_url}big-blob/").join(page["files"][0]["url"])
+    expected = hashlib.sha256(big.read_bytes()).hexdigest()
+
+    def download(_: int) -> str:
+        digest = hashlib.sha256()
+        with httpx.stream("GET", url, timeout=120) as r:
+            assert r.status_code == 200
+            for chunk in r.iter_bytes():
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    with ThreadPoolExecutor(20) as pool:
+        digests = list(pool.map(download, range(20)))
+    assert digests == [expected] * 20
+    assert len([p for p in front.files_fetched() if big.name in p]) == 1
+
+
+def test_offline_serves_only_what_is_stored(
+    proxy: Server, upstream, server_factory: ServerFactory, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A second process on the same index, offline: installs what the first one stored, asks
+    the upstream nothing, and finds nothing it never stored."""
+    front, _big = upstream
+    warm = make_venv(tmp_path / "warm", env, pip=True)
+    assert _pip(warm, proxy.simple_url, env, "six").returncode == 0
+    asked = len(front.paths)
+    offline = _same_index(proxy, server_factory, front, "--offline")
+    python = make_venv(tmp_path / "offline", env, pip=True)
+    done = _pip(python, offline.simple_url, env, "six")
+    assert done.returncode == 0, describe(done)
+    assert httpx.get(f"{offline.simple_url}never-fetched-either/").status_code == 404
+    assert len(front.paths) == asked
+
+
+def _same_index(proxy: Server, factory: ServerFactory, front: FaultyUpstream, *args: str) -> Server:
+    from tests.e2e.support import start_server
+
+    base = factory.base / f"same-index{len(factory.started)}"
+    base.mkdir()
+    (base / "data").symlink_to(proxy.data_dir)  # the same database and blobs, its own log
+    extra = ("--upstream", f"up={front.url}/simple/", *args)
+    server = start_server(base, database_url=proxy.database_url, extra_args=extra)
+    factory.started.append(server)
+    return server
+
+
+def test_a_new_claim_holds_at_once(proxy: Server, upstream) -> None:
+    front, _big = upstream
+    assert httpx.get(f"{proxy.simple_url}idna/").status_code == 200
+    assert proxy.cli("claim", "idna").returncode == 0
+    try:
+        asked = len(front.asked_for("idna"))
+        assert httpx.get(f"{proxy.simple_url}idna/").status_code == 404
+        assert len(front.asked_for("idna")) == asked
+    finally:
+        assert proxy.cli("claim", "--remove", "idna").returncode == 0
+    assert json.loads(httpx.get(f"{proxy.simple_url}idna/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).content)["name"] == "idna"  # fmt: skip
