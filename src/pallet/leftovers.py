@@ -94,6 +94,7 @@ def referenced(s: Session, shas: Iterable[str]) -> set[str]:
         (FileUploadSession.sha256, FileUploadSession.status.in_(REFERENCING_FILE_STATES)),
         (FileUploadSession.metadata_sha256, FileUploadSession.status.in_(REFERENCING_FILE_STATES)),
         (ProxiedFile.sha256, ProxiedFile.stored.is_(True)),  # an upstream's file, kept here
+        (ProxiedFile.metadata_sha256, ProxiedFile.metadata_stored.is_(True)),
     )
     for chunk in _batches(sorted(set(shas))):
         for column, condition in columns:

@@ -144,7 +144,8 @@ def test_pages_pass_upstream_data_through(proxy: Server, upstream) -> None:
     ours = httpx.get(f"{proxy.simple_url}idna/", headers=accept).json()
     assert ours["name"] == "idna"
     for mine, upstream_file in zip(ours["files"], theirs["files"], strict=True):
-        for key in ("filename", "hashes", "requires-python", "size", "upload-time", "yanked"):
+        for key in ("filename", "hashes", "requires-python", "size", "upload-time", "yanked",
+                    "core-metadata"):  # fmt: skip
             assert mine[key] == upstream_file[key], key
         assert mine["url"].startswith("../../files/" + upstream_file["hashes"]["sha256"])
 
@@ -288,3 +289,30 @@ def test_a_new_claim_holds_at_once(proxy: Server, upstream) -> None:
     finally:
         assert proxy.cli("claim", "--remove", "idna").returncode == 0
     assert json.loads(httpx.get(f"{proxy.simple_url}idna/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).content)["name"] == "idna"  # fmt: skip
+
+
+def test_pep_658_metadata_is_fetched_checked_and_stored(
+    proxy: Server, upstream, tmp_path: Path
+) -> None:
+    front, _big = upstream
+    wheel = make_wheel(tmp_path, "with-metadata", "1.0")
+    _import(_server_behind(front), wheel)
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    entry = httpx.get(f"{proxy.simple_url}with-metadata/", headers=accept).json()["files"][0]
+    url = httpx.URL(f"{proxy.simple_url}with-metadata/").join(entry["url"] + ".metadata")
+    meta_sha = entry["core-metadata"]["sha256"]
+    front.fault = "corrupt"
+    try:
+        refused = httpx.get(url)
+    finally:
+        front.fault = None
+    assert refused.status_code == 502
+    assert not (
+        proxy.data_dir / "blobs" / "sha256" / meta_sha[:2] / meta_sha[2:4] / meta_sha
+    ).exists()
+    good = httpx.get(url)
+    assert good.status_code == 200 and hashlib.sha256(good.content).hexdigest() == meta_sha
+    assert b"Name: with-metadata" in good.content
+    fetched = len(front.asked_for(".metadata"))
+    assert httpx.get(url).content == good.content
+    assert len(front.asked_for(".metadata")) == fetched  # stored: not asked again

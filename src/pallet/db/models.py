@@ -307,6 +307,9 @@ class ProxiedFile(Base):
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     stored: Mapped[bool] = mapped_column(Boolean, default=False)
     last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # PEP 658: the upstream's ``<url>.metadata``, by its listed sha256, once fetched and checked.
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    metadata_stored: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 #: Objects of one engine only, beside ``project_search`` (see ``ProjectSearch``): SQLite's FTS5

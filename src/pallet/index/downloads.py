@@ -19,7 +19,7 @@ from pallet.core.ranges import parse_range
 from pallet.db.models import File, Project, ProxiedFile, Release
 from pallet.db.session import read_session
 from pallet.http import etag_matches
-from pallet.proxy.files import Wanted
+from pallet.proxy.files import Wanted, fetch_metadata
 from pallet.services import Services
 from pallet.storage import blob_key
 
@@ -116,7 +116,11 @@ def _proxied_file(svc: Services, sha256: str, filename: str) -> ProxiedFile | No
         row = s.get(ProxiedFile, sha256)
         if row is not None:
             s.expunge(row)
-    return row if row is not None and row.filename == filename else None
+    if row is None:
+        return None
+    if filename == row.filename + METADATA_SUFFIX:
+        return row if row.metadata_sha256 else None
+    return row if row.filename == filename else None
 
 
 async def _upstream_file(request: Request, svc: Services, sha256: str, filename: str) -> Response:
@@ -130,12 +134,24 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
     route, _current = await run_in_threadpool(proxy.route, row.project)
     if not route.goes_upstream:  # claimed since its page was served
         raise _not_found()
-    if row.stored and await run_in_threadpool(svc.store.size, blob_key(sha256)) is not None:
-        return await serve_blob(request, svc, sha256, filename)
+    metadata = filename.endswith(METADATA_SUFFIX)
+    stored, blob = (row.metadata_stored, row.metadata_sha256) if metadata else (row.stored, sha256)
+    assert blob is not None  # _proxied_file returns metadata rows only with their digest
+    if stored and await run_in_threadpool(svc.store.size, blob_key(blob)) is not None:
+        return await serve_blob(request, svc, blob, filename)
     upstream = next((u for u in proxy.upstreams if u.name == row.upstream), None)
     if upstream is None or proxy.offline:
         raise Problem(404, "not-found", "File not stored",
                       "This file is not stored here and its upstream is not asked.")  # fmt: skip
+    if metadata:
+        refused = await svc.builds.run(
+            ("metadata", sha256),
+            lambda: fetch_metadata(svc, proxy.client, upstream, row.url, sha256, blob),
+        )
+        if refused is not None:
+            raise Problem(502, "upstream-refused", "Upstream file refused",
+                          f"{filename}: {refused}.")  # fmt: skip
+        return await serve_blob(request, svc, blob, filename)
     headers = {
         "ETag": f'"{sha256}"',
         "Cache-Control": ("private, " if svc.settings.private else "public, ")

@@ -14,8 +14,9 @@ KEY = "upstream:"
 
 
 def build(project: UpstreamProject, version: int) -> Rendered:
-    """Every file is served from ``/files/<sha256>/...`` here, fetched and checked on first
-    use. PEP 658 metadata is not offered (not proxied yet), nor provenance."""
+    """Every file, and its PEP 658 metadata when the upstream offers it, is served from
+    ``/files/<sha256>/...`` here, fetched and checked on first use. Provenance is not offered
+    (not proxied)."""
     files = [
         FileEntry(
             filename=f.filename,
@@ -25,6 +26,7 @@ def build(project: UpstreamProject, version: int) -> Rendered:
             upload_time=f.upload_time,
             requires_python=f.requires_python,
             yanked=f.yanked,
+            core_metadata_sha256=f.core_metadata_sha256,
         )
         for f in project.files
     ]

@@ -177,3 +177,36 @@ def _mark_stored(s: Session, sha256: str) -> None:
     row = s.get(ProxiedFile, sha256)
     if row is not None:
         row.stored, row.last_used = True, datetime.now(UTC)
+
+
+#: A PEP 658 metadata file is a few kB; a larger answer is not one.
+MAX_METADATA = 16 * 2**20
+
+
+def fetch_metadata(svc, client: Client, upstream: Upstream, url: str, sha256: str,
+                   metadata_sha256: str) -> str | None:  # noqa: ANN001  # fmt: skip
+    """Fetch a file's PEP 658 metadata (``<url>.metadata``), check it against the sha256 the
+    page listed and store it; why it was refused, or None."""
+    target = url + ".metadata"
+    body = bytearray()
+    try:
+        with client.stream(upstream.name, target, upstream.headers_for(target)) as r:
+            if r.status_code != 200:
+                return f"the upstream answered {r.status_code}"
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > MAX_METADATA:
+                    return f"over {MAX_METADATA} bytes"
+    except UpstreamError as exc:
+        return str(exc)
+    if hashlib.sha256(body).hexdigest() != metadata_sha256:
+        return "its sha256 is not the one the page listed"
+    svc.store.put_bytes(blob_key(metadata_sha256), bytes(body))
+    retrying(svc.engine, lambda s: _mark_metadata_stored(s, sha256))
+    return None
+
+
+def _mark_metadata_stored(s: Session, sha256: str) -> None:
+    row = s.get(ProxiedFile, sha256)
+    if row is not None:
+        row.metadata_stored = True

@@ -204,10 +204,15 @@ def _record_files(s: Session, normalized: str, upstream: str, project: UpstreamP
         row = known.get(sha)
         if row is None:
             s.add(ProxiedFile(sha256=sha, filename=f.filename, project=normalized,
-                              upstream=upstream, url=f.url, size=f.size, stored=False))  # fmt: skip
-        elif not row.stored:
+                              upstream=upstream, url=f.url, size=f.size, stored=False,
+                              metadata_sha256=f.core_metadata_sha256,
+                              metadata_stored=False))  # fmt: skip
+            continue
+        if not row.stored:
             row.filename, row.url, row.size, row.upstream = f.filename, f.url, f.size, upstream
             row.project = normalized
+        if not row.metadata_stored:
+            row.metadata_sha256 = f.core_metadata_sha256
 
 
 def _touch(s: Session, normalized: str) -> None:

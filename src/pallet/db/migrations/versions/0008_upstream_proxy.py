@@ -55,6 +55,8 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=True),
         sa.Column("stored", sa.Boolean(), nullable=False),
         sa.Column("last_used", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("metadata_sha256", sa.String(length=64), nullable=True),
+        sa.Column("metadata_stored", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("sha256"),
     )
     op.create_index("ix_proxied_files_project", "proxied_files", ["project"])
