@@ -186,6 +186,8 @@ def test_a_file_that_does_not_match_its_listing_is_never_stored(
     finally:
         front.fault = None
     assert not (proxy.data_dir / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha).exists()
+    audit = proxy.cli("proxy-audit", "--project", project, "--json").stdout
+    assert "refused" in audit and sha in audit
     good = httpx.get(url)
     assert good.status_code == 200 and hashlib.sha256(good.content).hexdigest() == sha
 
@@ -316,3 +318,21 @@ def test_pep_658_metadata_is_fetched_checked_and_stored(
     fetched = len(front.asked_for(".metadata"))
     assert httpx.get(url).content == good.content
     assert len(front.asked_for(".metadata")) == fetched  # stored: not asked again
+
+
+def test_the_audit_log_says_what_was_fetched_from_where(proxy: Server, upstream) -> None:
+    front, _big = upstream
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    entry = httpx.get(f"{proxy.simple_url}idna/", headers=accept).json()["files"][0]
+    assert httpx.get(httpx.URL(f"{proxy.simple_url}idna/").join(entry["url"])).status_code == 200
+    shown = proxy.cli("proxy-audit", "--project", "idna", "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = [json.loads(line) for line in shown.stdout.splitlines()]
+    files = [r for r in rows if r["kind"] == "file" and r["outcome"] == "stored"]
+    assert [r["sha256"] for r in files] == [entry["hashes"]["sha256"]]
+    assert files[0]["decision"] == "unclaimed" and files[0]["url"].startswith(front.url)
+    assert any(r["kind"] == "page" and r["outcome"].startswith("stored") for r in rows)
+    everything = [
+        json.loads(line) for line in proxy.cli("proxy-audit", "--json").stdout.splitlines()
+    ]
+    assert not [r for r in everything if r["project"].startswith("acme")]  # claimed: never fetched

@@ -1,5 +1,5 @@
-"""``pallet`` command line: serve, publish/session, token, trusted-publisher, claim, import,
-yank/unyank, db, gc, fsck."""
+"""``pallet`` command line: serve, publish/session, token, trusted-publisher, claim,
+proxy-audit, import, yank/unyank, db, gc, fsck."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ COMMANDS = (
     "token",
     "trusted_publisher",
     "claim",
+    "proxy",
     "imports",
     "yank",
     "db",
@@ -30,6 +31,7 @@ MODULE_OF = {
     "import": "imports",
     "unyank": "yank",
     "trusted-publisher": "trusted_publisher",
+    "proxy-audit": "proxy",
 }
 
 

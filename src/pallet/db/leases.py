@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, literal_column, or_, update
+from sqlalchemy import Engine, delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from pallet.db.clock import now
 from pallet.db.models import Lease
-from pallet.db.session import retrying
+from pallet.db.session import read_session, retrying
 
 log = logging.getLogger("pallet.leases")
 
@@ -90,6 +90,17 @@ def take(engine: Engine, name: str, ttl: int = TTL, *, renew: bool = False) -> b
     return retrying(engine, lambda s: _upsert(s, name, ttl, renew=renew))
 
 
+def held(engine: Engine, name: str) -> bool:
+    """Whether some process holds ``name`` now (its lease has not run out)."""
+    with read_session(engine) as s:
+        postgres = s.get_bind().dialect.name == "postgresql"
+        current: Any = func.now() if postgres else now()
+        found = s.execute(
+            select(Lease.name).where(Lease.name == name, Lease.expires_at > current)
+        ).first()
+    return found is not None
+
+
 def release(engine: Engine, name: str) -> None:
     retrying(
         engine,
@@ -118,9 +129,7 @@ class Heartbeat:
         with self._lock:
             self._held.add(name)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="pallet-leases", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="pallet-leases", daemon=True)
                 self._thread.start()
         try:
             yield

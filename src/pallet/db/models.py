@@ -312,6 +312,24 @@ class ProxiedFile(Base):
     metadata_stored: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class ProxyAudit(Base):
+    """What the proxy fetched from where (append-only: nothing updates or deletes a row):
+    the routing decision that allowed it, the URL (never credentials), the digest checked, and
+    the outcome (``stored``, ``refused: ...``, ``not-modified``, ``stale: ...``)."""
+
+    __tablename__ = "proxy_audit"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    project: Mapped[str] = mapped_column(String(200), index=True)
+    upstream: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))  # "page", "file" or "metadata"
+    url: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(Text)
+
+
 #: Objects of one engine only, beside ``project_search`` (see ``ProjectSearch``): SQLite's FTS5
 #: table, which keeps its index in tables named after it, and PostgreSQL's tsvector and index.
 _FTS5_TABLE = "project_search_fts"

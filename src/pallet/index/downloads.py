@@ -143,10 +143,10 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
     if upstream is None or proxy.offline:
         raise Problem(404, "not-found", "File not stored",
                       "This file is not stored here and its upstream is not asked.")  # fmt: skip
+    wanted = Wanted(sha256, row.filename, row.url, row.size, upstream, row.project, route.reason)
     if metadata:
         refused = await svc.builds.run(
-            ("metadata", sha256),
-            lambda: fetch_metadata(svc, proxy.client, upstream, row.url, sha256, blob),
+            ("metadata", sha256), lambda: fetch_metadata(svc, proxy.client, wanted, blob)
         )
         if refused is not None:
             raise Problem(502, "upstream-refused", "Upstream file refused",
@@ -162,7 +162,6 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
         headers["Content-Length"] = str(row.size)
     if request.method == "HEAD":  # answered from the page's listing: no download for a HEAD
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
-    wanted = Wanted(sha256, filename, row.url, row.size, upstream)
     joined = await run_in_threadpool(proxy.downloads.join_or_start, wanted)
     if joined is None:  # stored a moment ago
         return await serve_blob(request, svc, sha256, filename)

@@ -238,7 +238,7 @@ async def _upstream_page(request: Request, svc: Services, normalized: str) -> Re
     if entry is None:
         found = await svc.builds.run(
             ("upstream", normalized),
-            lambda: proxy.pages.get(normalized, route.upstreams, proxy.offline),
+            lambda: proxy.pages.get(normalized, route, proxy.offline),
         )
         if found is None:
             return None

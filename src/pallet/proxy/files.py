@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
+from pallet.db import audit
 from pallet.db.models import ProxiedFile
 from pallet.db.session import retrying
 from pallet.proxy.upstreams import Client, Upstream, UpstreamError
@@ -39,6 +40,8 @@ class Wanted:
     url: str
     size: int | None
     upstream: Upstream
+    project: str
+    decision: str  # the routing decision that let it go upstream (for the audit log)
 
 
 class Download:
@@ -131,7 +134,7 @@ class Downloads:
             failed = self._fetch(download)
             if failed is None:
                 self.svc.store.put_file(blob_key(wanted.sha256), download.spool)
-                retrying(self.svc.engine, lambda s: _mark_stored(s, wanted.sha256))
+                retrying(self.svc.engine, lambda s: _stored(s, wanted))
         except UpstreamError as exc:
             failed = str(exc)
         except Exception as exc:  # noqa: BLE001 - every waiter must hear how it ended
@@ -144,6 +147,8 @@ class Downloads:
             if failed is not None:
                 log.warning("proxy: %s from %s refused: %s", wanted.filename,
                             wanted.upstream.name, failed)  # fmt: skip
+                retrying(self.svc.engine, lambda s: _audit(s, wanted, "file", wanted.url,
+                                                           wanted.sha256, f"refused: {failed}"))  # fmt: skip
             # The spool is stored (moved) or refused; a reader that has it open keeps reading.
             download.spool.unlink(missing_ok=True)
 
@@ -173,21 +178,34 @@ class Downloads:
         return None
 
 
-def _mark_stored(s: Session, sha256: str) -> None:
-    row = s.get(ProxiedFile, sha256)
+def _stored(s: Session, wanted: Wanted) -> None:
+    row = s.get(ProxiedFile, wanted.sha256)
     if row is not None:
         row.stored, row.last_used = True, datetime.now(UTC)
+    _audit(s, wanted, "file", wanted.url, wanted.sha256, "stored")
+
+
+def _audit(s: Session, wanted: Wanted, kind: str, url: str, sha256: str, outcome: str) -> None:
+    audit.record(s, project=wanted.project, upstream=wanted.upstream.name, kind=kind, url=url,
+                 sha256=sha256, decision=wanted.decision, outcome=outcome)  # fmt: skip
 
 
 #: A PEP 658 metadata file is a few kB; a larger answer is not one.
 MAX_METADATA = 16 * 2**20
 
 
-def fetch_metadata(svc, client: Client, upstream: Upstream, url: str, sha256: str,
-                   metadata_sha256: str) -> str | None:  # noqa: ANN001  # fmt: skip
+def fetch_metadata(svc, client: Client, wanted: Wanted, metadata_sha256: str) -> str | None:  # noqa: ANN001
     """Fetch a file's PEP 658 metadata (``<url>.metadata``), check it against the sha256 the
     page listed and store it; why it was refused, or None."""
-    target = url + ".metadata"
+    refused = _fetch_metadata(svc, client, wanted, metadata_sha256)
+    target = wanted.url + ".metadata"
+    retrying(svc.engine, lambda s: _audit(s, wanted, "metadata", target, metadata_sha256,
+                                          f"refused: {refused}" if refused else "stored"))  # fmt: skip
+    return refused
+
+
+def _fetch_metadata(svc, client: Client, wanted: Wanted, metadata_sha256: str) -> str | None:  # noqa: ANN001
+    upstream, target = wanted.upstream, wanted.url + ".metadata"
     body = bytearray()
     try:
         with client.stream(upstream.name, target, upstream.headers_for(target)) as r:
@@ -202,7 +220,7 @@ def fetch_metadata(svc, client: Client, upstream: Upstream, url: str, sha256: st
     if hashlib.sha256(body).hexdigest() != metadata_sha256:
         return "its sha256 is not the one the page listed"
     svc.store.put_bytes(blob_key(metadata_sha256), bytes(body))
-    retrying(svc.engine, lambda s: _mark_metadata_stored(s, sha256))
+    retrying(svc.engine, lambda s: _mark_metadata_stored(s, wanted.sha256))
     return None
 
 

@@ -14,8 +14,10 @@ share a fetch (``pallet.index.cache.Builds``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +25,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pallet.core.problems import Problem
+from pallet.core.routing import Route
 from pallet.core.upstream_page import PageError, UpstreamFile, UpstreamProject, parse
+from pallet.db import audit, leases
 from pallet.db.models import ProxiedFile, ProxiedPage
 from pallet.db.session import read_session, retrying
 from pallet.proxy.upstreams import Client, Upstream, UpstreamError
@@ -85,9 +89,13 @@ class Current:
 
 
 class Pages:
-    def __init__(self, engine, client: Client, upstreams: list[Upstream], ttl: int) -> None:  # noqa: ANN001
+    def __init__(self, engine, client: Client, upstreams: list[Upstream], ttl: int,  # noqa: ANN001
+                 timeout: float) -> None:  # fmt: skip
         self.engine, self.client, self.ttl = engine, client, ttl
         self.upstreams = {u.name: u for u in upstreams}
+        # A fetch holds its page's lease at most this long: the upstream's timeout, twice
+        # (connect and read), and slack.
+        self.lease_ttl = int(2 * timeout) + 10
 
     def current(self, s: Session, normalized: str) -> Current | None:
         """The stored page's version and whether it is still fresh (one small query)."""
@@ -99,61 +107,108 @@ class Pages:
     def _fresh(self, fetched_at: datetime) -> bool:
         return datetime.now(UTC) - _aware(fetched_at) < timedelta(seconds=self.ttl)
 
-    def get(self, normalized: str, candidates: tuple[str, ...], offline: bool) -> Proxied | None:
-        """The page of ``normalized`` from the first of ``candidates`` that has it (the bound
-        one, once there is one); None when none has it. Raises a 502 Problem when it cannot
-        be asked and nothing is stored."""
-        with read_session(self.engine) as s:
-            row = stored(s, normalized)
-            copy = None if row is None else (row.upstream, row.version, row.etag, row.page,
-                                             row.upstream_serial, row.fetched_at)  # fmt: skip
-        if copy is not None:
-            upstream, version, etag, page, serial, fetched_at = copy
-            if offline or self._fresh(fetched_at) or upstream not in self.upstreams:
-                return Proxied(loads(page), upstream, version)
-            return self._revalidate(
-                normalized, self.upstreams[upstream], version, etag, page, serial
-            )
+    def get(self, normalized: str, route: Route, offline: bool) -> Proxied | None:
+        """The page of ``normalized`` from the first of the route's upstreams that has it (the
+        bound one, once there is one); None when none has it. Raises a 502 Problem when it
+        cannot be asked and nothing is stored. One replica fetches a page at a time (a lease);
+        the others wait for its result, bounded, and serve what it stored."""
+        copy = self._copy(normalized)
+        if copy is not None and (offline or self._fresh(copy.fetched_at)
+                                 or copy.upstream not in self.upstreams):  # fmt: skip
+            return Proxied(loads(copy.page), copy.upstream, copy.version)
         if offline:
             return None
-        for name in candidates:
-            found = self._first_fetch(normalized, self.upstreams[name])
-            if found is not None:
-                return found
+        lease = "proxy-page:" + hashlib.sha256(normalized.encode()).hexdigest()[:40]
+        if not leases.take(self.engine, lease, ttl=self.lease_ttl):
+            newer = self._wait_for_other_replica(normalized, copy, lease)
+            if newer is not None:
+                return Proxied(loads(newer.page), newer.upstream, newer.version)
+        try:
+            if copy is not None:
+                return self._revalidate(normalized, self.upstreams[copy.upstream], copy, route)
+            for name in route.upstreams:
+                found = self._first_fetch(normalized, self.upstreams[name], route)
+                if found is not None:
+                    return found
+            return None
+        finally:
+            leases.release(self.engine, lease)
+
+    def _copy(self, normalized: str) -> _Copy | None:
+        with read_session(self.engine) as s:
+            row = stored(s, normalized)
+            if row is None:
+                return None
+            return _Copy(row.upstream, row.version, row.etag, row.page, row.upstream_serial,
+                         _aware(row.fetched_at))  # fmt: skip
+
+    def _wait_for_other_replica(self, normalized: str, copy: _Copy | None,
+                                lease: str) -> _Copy | None:  # fmt: skip
+        """Poll (bounded by the lease's life) for the page another replica is fetching; None
+        when it ended without storing a newer one (then this replica fetches)."""
+        deadline = time.monotonic() + self.lease_ttl
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            newer = self._copy(normalized)
+            if newer is not None and (copy is None or newer.fetched_at > copy.fetched_at):
+                return newer
+            if not leases.held(self.engine, lease):
+                return None  # it ended (or died) without storing anything newer
         return None
 
-    def _first_fetch(self, normalized: str, upstream: Upstream) -> Proxied | None:
+    def _audit(self, normalized: str, upstream: Upstream, route: Route, outcome: str,
+               s: Session | None = None) -> None:  # fmt: skip
+        def write(s: Session) -> None:
+            audit.record(s, project=normalized, upstream=upstream.name, kind="page",
+                         url=upstream.page_url(normalized), decision=route.reason,
+                         outcome=outcome)  # fmt: skip
+
+        if s is not None:
+            write(s)
+        else:
+            retrying(self.engine, write)
+
+    def _first_fetch(self, normalized: str, upstream: Upstream, route: Route) -> Proxied | None:
         try:
             answer = self.client.page(upstream, normalized, None)
         except UpstreamError as exc:
+            self._audit(normalized, upstream, route, f"failed: {exc}")
             raise unavailable(normalized, str(exc)) from None
         if answer.status in (404, 410):
+            self._audit(normalized, upstream, route, f"not found ({answer.status})")
             return None
         if answer.status != 200:
+            self._audit(normalized, upstream, route, f"failed: answered {answer.status}")
             raise unavailable(normalized, f"{upstream.name} answered {answer.status}")
         try:
             project = parse(answer.body, answer.headers.get("content-type", ""), answer.url,
                             normalized)  # fmt: skip
         except PageError as exc:
-            log.warning("proxy: %s's page for %s refused: %s", upstream.name, normalized, exc)
+            self._audit(normalized, upstream, route, f"refused: {exc}")
             raise unavailable(normalized, f"{upstream.name} sent a page that is not one") from None
-        return self._store(normalized, upstream, project, answer.headers.get("etag"), None)
+        return self._store(normalized, upstream, project, answer.headers.get("etag"), route)
 
-    def _revalidate(self, normalized: str, upstream: Upstream, version: int, etag: str | None,
-                    page: str, serial: int | None) -> Proxied | None:  # fmt: skip
+    def _revalidate(self, normalized: str, upstream: Upstream, copy: _Copy,
+                    route: Route) -> Proxied | None:  # fmt: skip
         def stale(why: str) -> Proxied:
             log.warning("proxy: serving a stored %s: %s", normalized, why)
-            return Proxied(loads(page), upstream.name, version, warning=why)
+            self._audit(normalized, upstream, route, f"stale: {why}")
+            return Proxied(loads(copy.page), upstream.name, copy.version, warning=why)
 
         try:
-            answer = self.client.page(upstream, normalized, etag)
+            answer = self.client.page(upstream, normalized, copy.etag)
         except UpstreamError as exc:
             return stale(str(exc))
         if answer.status == 304:
             retrying(self.engine, lambda s: _touch(s, normalized))
-            return Proxied(loads(page), upstream.name, version)
+            return Proxied(loads(copy.page), upstream.name, copy.version)
         if answer.status in (404, 410):
-            retrying(self.engine, lambda s: _forget(s, normalized))
+
+            def forget(s: Session) -> None:
+                _forget(s, normalized)
+                self._audit(normalized, upstream, route, f"gone ({answer.status})", s)
+
+            retrying(self.engine, forget)
             return None
         if answer.status != 200:
             return stale(f"{upstream.name} answered {answer.status}")
@@ -162,12 +217,13 @@ class Pages:
                             normalized)  # fmt: skip
         except PageError as exc:
             return stale(f"{upstream.name} sent a page that is not one ({exc})")
+        serial = copy.upstream_serial
         if serial is not None and project.serial is not None and project.serial < serial:
             return stale(f"{upstream.name}'s serial went back from {serial} to {project.serial}")
-        return self._store(normalized, upstream, project, answer.headers.get("etag"), page)
+        return self._store(normalized, upstream, project, answer.headers.get("etag"), route)
 
     def _store(self, normalized: str, upstream: Upstream, project: UpstreamProject,
-               etag: str | None, previous: str | None) -> Proxied:  # fmt: skip
+               etag: str | None, route: Route) -> Proxied:  # fmt: skip
         text = dumps(project)
 
         def work(s: Session) -> int:
@@ -181,6 +237,10 @@ class Pages:
                 row.version += 1
                 row.page = text
                 _record_files(s, normalized, upstream.name, project)
+                outcome = f"stored: {len(project.files)} files, serial {project.serial}"
+                if project.unhashed:
+                    outcome += f", {project.unhashed} without a sha256 left out"
+                self._audit(normalized, upstream, route, outcome, s)
             row.etag, row.upstream_serial, row.fetched_at = etag, project.serial, now
             return row.version
 
@@ -189,6 +249,16 @@ class Pages:
             log.warning("proxy: %s lists %d file(s) of %s without a sha256; left out",
                         upstream.name, project.unhashed, normalized)  # fmt: skip
         return Proxied(project, upstream.name, version)
+
+
+@dataclass(frozen=True)
+class _Copy:
+    upstream: str
+    version: int
+    etag: str | None
+    page: str
+    upstream_serial: int | None
+    fetched_at: datetime
 
 
 def _record_files(s: Session, normalized: str, upstream: str, project: UpstreamProject) -> None:

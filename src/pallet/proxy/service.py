@@ -22,7 +22,8 @@ class Proxy:
         self.policy = policy(settings, self.upstreams)
         self.offline = settings.upstream_offline
         self.client = Client(settings)
-        self.pages = Pages(svc.engine, self.client, self.upstreams, settings.upstream_page_ttl)
+        self.pages = Pages(svc.engine, self.client, self.upstreams, settings.upstream_page_ttl,
+                           settings.upstream_timeout)  # fmt: skip
         self.downloads = Downloads(svc, self.client)
         self._engine = svc.engine
 

@@ -1,7 +1,7 @@
 """the upstream proxy: name claims (names and prefixes that never go upstream; every existing
-project claims its own name), proxied pages and files
+project claims its own name), proxied pages and files, the proxy's audit log
 
-Additive only (three tables), so replicas still running the previous release keep working while
+Additive only (four tables), so replicas still running the previous release keep working while
 this one rolls out; they do not claim the names of projects they create, which the proxy's
 routing covers anyway (a project that exists here is always served from here).
 
@@ -60,9 +60,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sha256"),
     )
     op.create_index("ix_proxied_files_project", "proxied_files", ["project"])
+    op.create_table(
+        "proxy_audit",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("project", sa.String(length=200), nullable=False),
+        sa.Column("upstream", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("decision", sa.String(length=200), nullable=False),
+        sa.Column("outcome", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_proxy_audit_at", "proxy_audit", ["at"])
+    op.create_index("ix_proxy_audit_project", "proxy_audit", ["project"])
 
 
 def downgrade() -> None:
+    op.drop_table("proxy_audit")
     op.drop_table("proxied_files")
     op.drop_table("proxied_pages")
     op.drop_table("name_claims")
