@@ -19,7 +19,8 @@ class FaultyUpstream:
     def __init__(self, behind: str) -> None:
         self.behind = behind.rstrip("/")
         self.paths: list[str] = []
-        self.fault: str | None = None  # "503", "drop", "truncate", "corrupt", "regress"
+        self.fault: str | None = None  # "503", "drop", "truncate", "corrupt", "regress", "hold"
+        self.gate = threading.Event()  # "hold": page requests wait for it (bounded)
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=30, trust_env=False)
         owner = self
@@ -43,6 +44,13 @@ class FaultyUpstream:
         with self._lock:
             return [p for p in self.paths if fragment in p]
 
+    def wait_until_asked(self, fragment: str, count: int = 1, limit: float = 30) -> None:
+        for _ in range(int(limit / 0.02)):
+            if len(self.asked_for(fragment)) >= count:
+                return
+            threading.Event().wait(0.02)
+        raise AssertionError(f"the upstream was not asked for {fragment!r} {count} time(s)")
+
     def files_fetched(self) -> list[str]:
         return self.asked_for("/files/")
 
@@ -55,6 +63,8 @@ class FaultyUpstream:
         with self._lock:
             self.paths.append(handler.path)
         fault = self.fault
+        if fault == "hold" and "/simple/" in handler.path:
+            self.gate.wait(timeout=30)
         if fault == "503":
             body = b"upstream trouble"
             handler.send_response(503)

@@ -336,3 +336,30 @@ def test_the_audit_log_says_what_was_fetched_from_where(proxy: Server, upstream)
         json.loads(line) for line in proxy.cli("proxy-audit", "--json").stdout.splitlines()
     ]
     assert not [r for r in everything if r["project"].startswith("acme")]  # claimed: never fetched
+
+
+def test_replicas_fetch_a_page_once_between_them(
+    upstream, server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Two processes on one index ask for the same new project while the upstream holds its
+    answer: one fetches (holding the page's lease), the other waits for what it stores."""
+    front, _big = upstream
+    _import(_server_behind(front), make_wheel(tmp_path, "asked-twice", "1.0"))
+    first = server_factory(extra_args=("--upstream", f"up={front.url}/simple/"))
+    second = _same_index(first, server_factory, front)
+    front.gate.clear()
+    front.fault = "hold"
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = [pool.submit(httpx.get, f"{s.simple_url}asked-twice/", timeout=60)
+                       for s in (first, second)]  # fmt: skip
+            front.wait_until_asked("/simple/asked-twice/")
+            front.fault = None
+            front.gate.set()
+            results = [a.result() for a in answers]
+    finally:
+        front.fault = None
+        front.gate.set()
+    assert [r.status_code for r in results] == [200, 200]
+    assert results[0].content == results[1].content
+    assert len(front.asked_for("/simple/asked-twice/")) == 1
