@@ -66,6 +66,7 @@ bench: install
 	$(call bench_script,db_latency.py)
 	$(call bench_script,memory.py)
 	$(call bench_script,web.py)
+	$(call bench_script,proxy.py)
 	$(call bench_script,search.py)
 
 # The same tables at small sizes, in under 5 minutes on a 2-core machine.
@@ -80,6 +81,7 @@ bench-quick: install
 	$(call bench_script,db_latency.py --quick)
 	$(call bench_script,memory.py --quick)
 	$(call bench_script,web.py --quick)
+	$(call bench_script,proxy.py --quick)
 	$(call bench_script,search.py --rounds 2)
 
 # Pallet's own sdist and wheel, checked by twine, then installed as users do (a fresh venv and

@@ -167,7 +167,12 @@ def start(
 
 
 def start_pallet(
-    workdir: Path, data: Path, *, workers: int = 2, database_url: str | None = None
+    workdir: Path,
+    data: Path,
+    *,
+    workers: int = 2,
+    database_url: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> tuple[Proc, str]:
     """Pallet as deployed: `pallet serve` (uvicorn workers), no access log, migrating at start."""
     port = free_port()
@@ -187,7 +192,7 @@ def start_pallet(
     ]
     if database_url:
         cmd += ["--database-url", database_url]
-    return start("pallet", cmd, workdir, f"{base}/_/health"), base
+    return start("pallet", [*cmd, *extra], workdir, f"{base}/_/health"), base
 
 
 def pallet_token(data: Path, database_url: str | None = None) -> str:

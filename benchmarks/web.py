@@ -62,7 +62,7 @@ README = "# Big\n\n" + "\n\n".join(
 )
 
 
-def seed(data: Path, releases: int) -> None:
+def seed(data: Path, releases: int, name: str = "big") -> None:
     """One project, ``releases`` releases of two files each, straight into the tables."""
     engine = make_engine(Settings(data_dir=data).resolved(secret=False).database_url)
     upgrade(engine)
@@ -78,7 +78,7 @@ def seed(data: Path, releases: int) -> None:
         "requires_dist": ["httpx>=0.27", "rich>=13"],
     }
     with Session(engine) as s, s.begin():
-        s.execute(insert(Project), [{"id": 1, "name": "big", "normalized_name": "big",
+        s.execute(insert(Project), [{"id": 1, "name": name, "normalized_name": name,
                                      "created": start_time, "last_serial": 1}])  # fmt: skip
         s.execute(insert(JournalEntry), [{"id": 1, "project_id": 1, "action": "seed",
                                           "submitted": start_time}])  # fmt: skip
@@ -94,7 +94,7 @@ def seed(data: Path, releases: int) -> None:
         s.execute(
             insert(File),
             [
-                {"release_id": v + 1, "filename": f"big-1.{v}{suffix}", "size": 12345,
+                {"release_id": v + 1, "filename": f"{name}-1.{v}{suffix}", "size": 12345,
                  "sha256": f"{v:064x}", "upload_time": start_time + timedelta(days=v),
                  "packagetype": kind, "python_version": "py3", "published": True,
                  "uploaded_via": "legacy"}

@@ -363,3 +363,23 @@ def test_replicas_fetch_a_page_once_between_them(
     assert [r.status_code for r in results] == [200, 200]
     assert results[0].content == results[1].content
     assert len(front.asked_for("/simple/asked-twice/")) == 1
+
+
+def test_a_cached_page_still_obeys_a_new_claim_or_private_project(
+    upstream, server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """With the page fresh and cached (answered without the app), a claim or a private
+    upload made since is still honoured on the next request."""
+    front, _big = upstream
+    cached = server_factory(extra_args=("--upstream", f"up={front.url}/simple/"))
+    for name in ("six", "idna"):
+        first = httpx.get(f"{cached.simple_url}{name}/")
+        assert first.status_code == 200
+        asked = len(front.asked_for(f"/simple/{name}/"))
+        assert httpx.get(f"{cached.simple_url}{name}/").content == first.content
+        assert len(front.asked_for(f"/simple/{name}/")) == asked  # fresh: not asked again
+    assert cached.cli("claim", "six").returncode == 0
+    assert httpx.get(f"{cached.simple_url}six/").status_code == 404
+    _import(cached, make_wheel(tmp_path, "idna", "0.1"))  # a private idna now
+    ours = httpx.get(f"{cached.simple_url}idna/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()  # fmt: skip
+    assert [f["filename"] for f in ours["files"]] == ["idna-0.1-py3-none-any.whl"]

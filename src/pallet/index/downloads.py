@@ -17,6 +17,7 @@ from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.core.ranges import parse_range
 from pallet.db.models import File, Project, ProxiedFile, Release
+from pallet.db.session import read as db_read
 from pallet.db.session import read_session
 from pallet.http import etag_matches
 from pallet.proxy.files import Wanted, fetch_metadata
@@ -131,7 +132,7 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
     if proxy is None or row is None:
         raise _not_found()
     await reader(svc, request, row.project)
-    route, _current = await run_in_threadpool(proxy.route, row.project)
+    route, _current = await db_read(svc.engine, lambda s: proxy.route(s, row.project))
     if not route.goes_upstream:  # claimed since its page was served
         raise _not_found()
     metadata = filename.endswith(METADATA_SUFFIX)

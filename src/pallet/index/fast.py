@@ -23,7 +23,8 @@ from typing import Any
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pallet.index import negotiate
+from pallet.core import routing
+from pallet.index import negotiate, proxied
 from pallet.index import routes as index_routes
 from pallet.public_url import allowed_hosts, host_name, is_allowed
 from pallet.services import Services
@@ -77,6 +78,18 @@ class FastPages:
             self._hosts[host] = verdict
         return verdict
 
+    def _upstream_version(self, key: str) -> int:
+        """The proxied page's stored version, or -1 when routing would no longer send ``key``
+        upstream (a project or a claim has it now) or there is none."""
+        svc = self.services
+        state = svc.lookup.upstream_page(key)
+        if state is None or state[1] or state[2]:
+            return -1
+        proxy = svc.proxy()
+        assert proxy is not None
+        allowed = routing.route(key, exists_here=False, claims=(), policy=proxy.policy)
+        return state[0] if allowed.goes_upstream else -1
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
@@ -101,9 +114,15 @@ class FastPages:
             await self.app(scope, receive, send)
             return
         svc = self.services
+        upstream = False
         if not svc.pages.holds(key):
-            await self.app(scope, receive, send)
-            return
+            # An upstream's page this process has cached, and saw fresh: answered here too
+            # when it still is (routing rechecked on the database, in the same query).
+            proxy = svc.proxy() if key != "/" and not svc.lookup.batched else None
+            if proxy is None or not proxy.fresh(key) or not svc.pages.holds(proxied.KEY + key):
+                await self.app(scope, receive, send)
+                return
+            upstream = True
         accept = accept_encoding = if_none_match = host = None
         for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get
             if name == b"accept":
@@ -120,14 +139,18 @@ class FastPages:
             return
         started = time.perf_counter()
         try:
-            if key == "/":
+            if upstream:
+                serial = self._upstream_version(key)
+            elif key == "/":
                 serial = await svc.lookup.index_serial_async()
             else:
                 row = await svc.lookup.project_async(key)
                 serial = -1 if row is None else row[2]
         except Exception:  # noqa: BLE001 - the app checks again and answers the outage
             serial = -1
-        entry = svc.pages.get(key, serial) if serial >= 0 else None
+        entry = (
+            svc.pages.get(proxied.KEY + key if upstream else key, serial) if serial >= 0 else None
+        )
         if entry is None:
             await self.app(scope, receive, send)
             return

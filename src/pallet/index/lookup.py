@@ -34,6 +34,14 @@ _PROJECTS = (
     "WHERE normalized_name = ANY(%s) AND reserved_by IS NULL"
 )
 _SERIAL = "SELECT COALESCE(MAX(id), 0) FROM journal"
+# An upstream's page as the proxy keeps it, and whether routing may still send the name there:
+# (stored version, a project here has the name, a claim covers it), in one query.
+_UPSTREAM = (
+    "SELECT v.version, EXISTS (SELECT 1 FROM projects WHERE normalized_name = {p}), "
+    "EXISTS (SELECT 1 FROM name_claims WHERE pattern = {p} "
+    "OR (prefix AND substr({p}, 1, length(pattern) + 1) = pattern || '-')) "
+    "FROM proxied_pages v WHERE v.normalized_name = {p}"
+)
 
 #: Batches in flight at once (each has its own thread and connection).
 IN_FLIGHT = 2
@@ -99,6 +107,7 @@ class SerialLookup:
         self.batched = engine.dialect.name == "postgresql"
         placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._project_sql = _PROJECT.format(p=placeholder)
+        self._upstream_sql = _UPSTREAM.format(p=placeholder)
         self._inline = _Connection(engine)
         self._lock = threading.Lock()  # the inline connection is shared by request threads
         # Batched mode: a thread and a connection per batch in flight; the batching state
@@ -114,6 +123,13 @@ class SerialLookup:
     def project(self, normalized: str) -> Row | None:
         with self._lock:
             return self._inline.fetch(self._project_sql, (normalized,))
+
+    def upstream_page(self, normalized: str) -> tuple[int, bool, bool] | None:
+        """(version, exists here, claimed) of a proxied page, for the read path's fast answer
+        (SQLite's inline path only: the caller checks ``batched``)."""
+        with self._lock:
+            row = self._inline.fetch(self._upstream_sql, (normalized,) * 4)
+        return None if row is None else (int(row[0]), bool(row[1]), bool(row[2]))
 
     def index_serial(self) -> int:
         with self._lock:
@@ -167,9 +183,7 @@ class SerialLookup:
         except RuntimeError:  # that event loop has closed: nobody waits any more
             pass
 
-    def _run(
-        self, conn: _Connection, names: list[str], serial: bool
-    ) -> tuple[dict[str, Row], int]:
+    def _run(self, conn: _Connection, names: list[str], serial: bool) -> tuple[dict[str, Row], int]:
         rows: dict[str, Row] = {}
         if names:
             for name, *row in conn.fetch(_PROJECTS, (names,), many=True):

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from pallet.auth.guard import reader
 from pallet.core.problems import Problem
+from pallet.db.session import read as db_read
 from pallet.db.session import read_session
 from pallet.http import etag_matches
 from pallet.index import negotiate, proxied, queries, render
@@ -227,7 +228,7 @@ async def _upstream_page(request: Request, svc: Services, normalized: str) -> Re
     proxy = svc.proxy()
     if proxy is None:
         return None
-    route, current = await run_in_threadpool(proxy.route, normalized)
+    route, current = await db_read(svc.engine, lambda s: proxy.route(s, normalized))
     if not route.goes_upstream:
         return None
     key = proxied.KEY + normalized
@@ -235,6 +236,7 @@ async def _upstream_page(request: Request, svc: Services, normalized: str) -> Re
     entry = None
     if current is not None and (current.fresh or proxy.offline):
         entry = svc.pages.get(key, current.version)
+        proxy.saw_fresh(normalized, current.fresh_for)
     if entry is None:
         found = await svc.builds.run(
             ("upstream", normalized),
@@ -243,6 +245,7 @@ async def _upstream_page(request: Request, svc: Services, normalized: str) -> Re
         if found is None:
             return None
         warning = found.warning
+        proxy.saw_fresh(normalized, found.fresh_for)
         entry = svc.pages.get(key, found.version)
         if entry is None:
             entry = await run_in_threadpool(proxied.build, found.project, found.version)

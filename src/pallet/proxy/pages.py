@@ -41,6 +41,7 @@ class Proxied:
     upstream: str
     version: int  # changes whenever the stored page does
     warning: str | None = None  # set when served stale: why
+    fresh_for: float = 0.0  # seconds it may be served without asking the upstream again
 
 
 def unavailable(normalized: str, why: str) -> Problem:
@@ -85,7 +86,11 @@ _CURRENT = select(ProxiedPage.version, ProxiedPage.fetched_at).where(
 @dataclass(frozen=True)
 class Current:
     version: int
-    fresh: bool
+    fresh_for: float  # seconds the stored page stays fresh (<= 0: revalidate it first)
+
+    @property
+    def fresh(self) -> bool:
+        return self.fresh_for > 0
 
 
 class Pages:
@@ -102,7 +107,8 @@ class Pages:
         row = s.execute(_CURRENT, {"name": normalized}).first()
         if row is None:
             return None
-        return Current(row.version, self._fresh(row.fetched_at))
+        age = (datetime.now(UTC) - _aware(row.fetched_at)).total_seconds()
+        return Current(row.version, self.ttl - age)
 
     def _fresh(self, fetched_at: datetime) -> bool:
         return datetime.now(UTC) - _aware(fetched_at) < timedelta(seconds=self.ttl)
@@ -115,7 +121,8 @@ class Pages:
         copy = self._copy(normalized)
         if copy is not None and (offline or self._fresh(copy.fetched_at)
                                  or copy.upstream not in self.upstreams):  # fmt: skip
-            return Proxied(loads(copy.page), copy.upstream, copy.version)
+            age = (datetime.now(UTC) - copy.fetched_at).total_seconds()
+            return Proxied(loads(copy.page), copy.upstream, copy.version, fresh_for=self.ttl - age)
         if offline:
             return None
         lease = "proxy-page:" + hashlib.sha256(normalized.encode()).hexdigest()[:40]
@@ -146,14 +153,22 @@ class Pages:
                                 lease: str) -> _Copy | None:  # fmt: skip
         """Poll (bounded by the lease's life) for the page another replica is fetching; None
         when it ended without storing a newer one (then this replica fetches)."""
+
+        def newer() -> _Copy | None:
+            found = self._copy(normalized)
+            if found is not None and (copy is None or found.fetched_at > copy.fetched_at):
+                return found
+            return None
+
         deadline = time.monotonic() + self.lease_ttl
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            newer = self._copy(normalized)
-            if newer is not None and (copy is None or newer.fetched_at > copy.fetched_at):
-                return newer
             if not leases.held(self.engine, lease):
-                return None  # it ended (or died) without storing anything newer
+                # Read after the lease is gone: the holder stores before it lets go.
+                return newer()  # None: it ended (or died) without storing anything newer
+            found = newer()
+            if found is not None:
+                return found
         return None
 
     def _audit(self, normalized: str, upstream: Upstream, route: Route, outcome: str,
@@ -201,7 +216,7 @@ class Pages:
             return stale(str(exc))
         if answer.status == 304:
             retrying(self.engine, lambda s: _touch(s, normalized))
-            return Proxied(loads(copy.page), upstream.name, copy.version)
+            return Proxied(loads(copy.page), upstream.name, copy.version, fresh_for=self.ttl)
         if answer.status in (404, 410):
 
             def forget(s: Session) -> None:
@@ -248,7 +263,7 @@ class Pages:
         if project.unhashed:
             log.warning("proxy: %s lists %d file(s) of %s without a sha256; left out",
                         upstream.name, project.unhashed, normalized)  # fmt: skip
-        return Proxied(project, upstream.name, version)
+        return Proxied(project, upstream.name, version, fresh_for=self.ttl)
 
 
 @dataclass(frozen=True)
