@@ -101,6 +101,9 @@ class Settings:
     #: with its ETag; while that runs, and while the upstream fails, the stored copy is served).
     upstream_page_ttl: int = 600
     upstream_timeout: float = 30.0
+    #: Bytes of proxied files kept (0: no limit); past it, each sweep evicts the least
+    #: recently used. Private files and files a registered lockfile pins are never evicted.
+    upstream_quota: int = 0
     upstream_max_page: int = 64 * 2**20
     #: Serve HTTPS directly (PEM files); without them, plain HTTP for a TLS proxy in front.
     tls_certfile: str = ""

@@ -29,6 +29,7 @@ from pallet.leftovers import (
     sweep_abandoned,
     sweep_spool,
 )
+from pallet.proxy.eviction import evict
 from pallet.services import Services
 from pallet.storage import blob_key
 from pallet.storage.base import ListsMultipart
@@ -128,6 +129,7 @@ def sweep(svc: Services, *, grace: int | None = None, scan: bool = True) -> dict
 
     retrying(svc.engine, forget_oidc_ids)
     counts["search_rows"] = retrying(svc.engine, search.refresh_missing)
+    counts["proxied_evicted"] = evict(svc, is_referenced)
     counts["spool"] = sweep_spool(svc.settings.tmp_dir, cutoff)
     counts["abandoned_objects"] = sweep_abandoned(svc, cutoff)
     counts.update(collect_storage(svc, cutoff, scan=scan))

@@ -1,5 +1,5 @@
 """``pallet`` command line: serve, publish/session, token, trusted-publisher, claim,
-proxy-audit, import, yank/unyank, db, gc, fsck."""
+proxy-audit, prefetch, import, yank/unyank, db, gc, fsck."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ COMMANDS = (
     "trusted_publisher",
     "claim",
     "proxy",
+    "prefetch",
     "imports",
     "yank",
     "db",

@@ -312,6 +312,16 @@ class ProxiedFile(Base):
     metadata_stored: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class ProxyPin(Base):
+    """A proxied file a registered lockfile names (``pallet prefetch``): never evicted."""
+
+    __tablename__ = "proxy_pins"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lockfile: Mapped[str] = mapped_column(String(500), primary_key=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ProxyAudit(Base):
     """What the proxy fetched from where (append-only: nothing updates or deletes a row):
     the routing decision that allowed it, the URL (never credentials), the digest checked, and

@@ -7,6 +7,7 @@ cacheable forever; the database is still asked, so only published files are serv
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -16,11 +17,13 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from pallet.auth.guard import reader
 from pallet.core.problems import Problem
 from pallet.core.ranges import parse_range
+from pallet.db.clock import aware
 from pallet.db.models import File, Project, ProxiedFile, Release
 from pallet.db.session import read as db_read
 from pallet.db.session import read_session
+from pallet.db.session import write as db_write
 from pallet.http import etag_matches
-from pallet.proxy.files import Wanted, fetch_metadata
+from pallet.proxy.files import USE_GRANULARITY, Wanted, fetch_metadata, used
 from pallet.services import Services
 from pallet.storage import blob_key
 
@@ -139,6 +142,9 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
     stored, blob = (row.metadata_stored, row.metadata_sha256) if metadata else (row.stored, sha256)
     assert blob is not None  # _proxied_file returns metadata rows only with their digest
     if stored and await run_in_threadpool(svc.store.size, blob_key(blob)) is not None:
+        last = row.last_used
+        if last is None or (datetime.now(UTC) - aware(last)).total_seconds() > USE_GRANULARITY:
+            await db_write(svc.engine, lambda s: used(s, sha256))  # eviction's order
         return await serve_blob(request, svc, blob, filename)
     upstream = next((u for u in proxy.upstreams if u.name == row.upstream), None)
     if upstream is None or proxy.offline:

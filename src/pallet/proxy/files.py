@@ -30,7 +30,7 @@ from pallet.proxy.upstreams import Client, Upstream, UpstreamError
 from pallet.storage import blob_key
 
 log = logging.getLogger("pallet.proxy")
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,27 +128,31 @@ class Downloads:
         return None
 
     def _run(self, download: Download) -> None:
+        """Fetch and check; let the clients finish as soon as the bytes are checked (their
+        last byte waits for nothing else); then store them durably and record that."""
         wanted = download.wanted
-        failed: str | None = None
         try:
             failed = self._fetch(download)
-            if failed is None:
-                self.svc.store.put_file(blob_key(wanted.sha256), download.spool)
-                retrying(self.svc.engine, lambda s: _stored(s, wanted))
         except UpstreamError as exc:
             failed = str(exc)
         except Exception as exc:  # noqa: BLE001 - every waiter must hear how it ended
-            log.exception("proxy: storing %s failed", wanted.filename)
-            failed = f"storing failed ({type(exc).__name__})"
-        finally:
-            with self._lock:
-                self._running.pop(wanted.sha256, None)
-            download.finish(failed)
-            if failed is not None:
+            log.exception("proxy: fetching %s failed", wanted.filename)
+            failed = f"fetching failed ({type(exc).__name__})"
+        download.finish(failed)
+        try:
+            if failed is None:
+                self.svc.store.put_file(blob_key(wanted.sha256), download.spool)
+                retrying(self.svc.engine, lambda s: _stored(s, wanted, download.written))
+            else:
                 log.warning("proxy: %s from %s refused: %s", wanted.filename,
                             wanted.upstream.name, failed)  # fmt: skip
                 retrying(self.svc.engine, lambda s: _audit(s, wanted, "file", wanted.url,
                                                            wanted.sha256, f"refused: {failed}"))  # fmt: skip
+        except Exception:  # noqa: BLE001 - served, not kept: the next request fetches again
+            log.exception("proxy: storing %s failed", wanted.filename)
+        finally:
+            with self._lock:
+                self._running.pop(wanted.sha256, None)
             # The spool is stored (moved) or refused; a reader that has it open keeps reading.
             download.spool.unlink(missing_ok=True)
 
@@ -156,21 +160,27 @@ class Downloads:
         """Stream the upstream's bytes into the spool; why they are refused, or None."""
         wanted = download.wanted
         digest, written = hashlib.sha256(), 0
-        headers = wanted.upstream.headers_for(wanted.url)
+        # The bytes as stored upstream (they are hashed as they come): no content coding.
+        headers = {**wanted.upstream.headers_for(wanted.url), "Accept-Encoding": "identity"}
         with self.client.stream(wanted.upstream.name, wanted.url, headers) as r:
             if r.status_code != 200:
                 return f"the upstream answered {r.status_code}"
-            with open(download.spool, "wb") as out:
-                for chunk in r.iter_bytes(CHUNK):
+            # Unbuffered: each chunk goes straight to the kernel, where readers see it.
+            with open(download.spool, "wb", buffering=0) as out:
+                for chunk in r.iter_raw():  # as received: no re-chunking, no decoding
                     written += len(chunk)
                     if wanted.size is not None and written > wanted.size:
                         return f"more bytes than the {wanted.size} the page listed"
                     digest.update(chunk)
-                    out.write(chunk)
-                    out.flush()
+                    view = memoryview(chunk)
+                    while view:  # a raw write may take part of it
+                        taken = out.write(view)
+                        if not taken:
+                            raise OSError("the spool took no bytes")
+                        view = view[taken:]
                     download.progress(written)
-                out.flush()
-                os.fsync(out.fileno())
+        # Not flushed to disk here: the store's put_file makes the blob durable, after the
+        # clients have their bytes.
         if wanted.size is not None and written != wanted.size:
             return f"{written} bytes, not the {wanted.size} the page listed"
         if digest.hexdigest() != wanted.sha256:
@@ -178,10 +188,10 @@ class Downloads:
         return None
 
 
-def _stored(s: Session, wanted: Wanted) -> None:
+def _stored(s: Session, wanted: Wanted, size: int) -> None:
     row = s.get(ProxiedFile, wanted.sha256)
-    if row is not None:
-        row.stored, row.last_used = True, datetime.now(UTC)
+    if row is not None:  # the size as stored: what the quota counts
+        row.stored, row.last_used, row.size = True, datetime.now(UTC), size
     _audit(s, wanted, "file", wanted.url, wanted.sha256, "stored")
 
 
@@ -228,3 +238,14 @@ def _mark_metadata_stored(s: Session, sha256: str) -> None:
     row = s.get(ProxiedFile, sha256)
     if row is not None:
         row.metadata_stored = True
+
+
+#: A stored file's ``last_used`` is written at most this often (seconds): eviction's order
+#: needs no finer clock, and a download should not be a write each time.
+USE_GRANULARITY = 3600
+
+
+def used(s: Session, sha256: str) -> None:
+    row = s.get(ProxiedFile, sha256)
+    if row is not None:
+        row.last_used = datetime.now(UTC)

@@ -1,7 +1,7 @@
 """the upstream proxy: name claims (names and prefixes that never go upstream; every existing
-project claims its own name), proxied pages and files, the proxy's audit log
+project claims its own name), proxied pages and files, pins of lockfiles, the proxy's audit log
 
-Additive only (four tables), so replicas still running the previous release keep working while
+Additive only (five tables), so replicas still running the previous release keep working while
 this one rolls out; they do not claim the names of projects they create, which the proxy's
 routing covers anyway (a project that exists here is always served from here).
 
@@ -61,6 +61,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_proxied_files_project", "proxied_files", ["project"])
     op.create_table(
+        "proxy_pins",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("lockfile", sa.String(length=500), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("sha256", "lockfile"),
+    )
+    op.create_table(
         "proxy_audit",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -79,6 +86,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("proxy_audit")
+    op.drop_table("proxy_pins")
     op.drop_table("proxied_files")
     op.drop_table("proxied_pages")
     op.drop_table("name_claims")
