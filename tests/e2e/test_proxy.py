@@ -383,3 +383,24 @@ def test_a_cached_page_still_obeys_a_new_claim_or_private_project(
     _import(cached, make_wheel(tmp_path, "idna", "0.1"))  # a private idna now
     ours = httpx.get(f"{cached.simple_url}idna/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()  # fmt: skip
     assert [f["filename"] for f in ours["files"]] == ["idna-0.1-py3-none-any.whl"]
+
+
+def test_prefetch_fetches_and_pins_what_a_lockfile_names(
+    proxy: Server, upstream, tmp_path: Path
+) -> None:
+    front, _big = upstream
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    theirs = httpx.get(f"{front.url}/simple/idna/", headers=accept).json()["files"][0]
+    sha = theirs["hashes"]["sha256"]
+    lockfile = tmp_path / "requirements.txt"
+    lockfile.write_text(
+        f"idna==3.20 --hash=sha256:{sha}\nnot-anywhere==1.0 --hash=sha256:{'0' * 64}\n"
+    )
+    done = proxy.cli("prefetch", str(lockfile), "--index-url", proxy.simple_url, "--pin")
+    assert done.returncode == 1, done.stdout + done.stderr  # one pin is nowhere
+    assert "1 of 2 files fetched" in done.stdout and "not-anywhere" in done.stderr
+    blob = proxy.data_dir / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha
+    assert blob.is_file()
+    assert "stored" in proxy.cli("proxy-audit", "--project", "idna").stdout
+    unpinned = proxy.cli("prefetch", str(lockfile), "--unpin")
+    assert unpinned.returncode == 0 and "1 pins" in unpinned.stdout  # it was pinned

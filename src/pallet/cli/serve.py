@@ -96,6 +96,8 @@ def register(sub, common) -> None:  # noqa: ANN001
                    help="these never go upstream (repeatable)")  # fmt: skip
     u.add_argument("--offline", action="store_true", default=None,
                    help="serve only what is stored; ask no upstream")  # fmt: skip
+    u.add_argument("--upstream-quota",
+                   help="bytes of proxied files kept; the least recently used are evicted (0: no limit)")  # fmt: skip
     u.add_argument("--upstream-page-ttl", type=int,
                    help="seconds an upstream page is served before it is revalidated (600)")  # fmt: skip
     c = p.add_argument_group("slow or lying clients")
@@ -181,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         upstream_deny=" ".join(args.upstream_deny) if args.upstream_deny else None,
         upstream_offline=args.offline,
         upstream_page_ttl=args.upstream_page_ttl,
+        upstream_quota=parse_size(args.upstream_quota) if args.upstream_quota else None,
     )
     if settings.upstreams or settings.upstream_allow or settings.upstream_deny:
         from pallet.core.routing import Claim
