@@ -31,7 +31,7 @@ from pallet import (
 from pallet.auth.oidc import routes as oidc
 from pallet.config import Settings
 from pallet.core.problems import Problem
-from pallet.index import integrity, jsonapi, stage
+from pallet.index import integrity, jsonapi, namespaces, stage
 from pallet.index import routes as index_routes
 from pallet.services import Services
 from pallet.upload import direct, legacy, signed_put
@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *metrics.routes,
             *web.routes,
             *index_routes.routes,
+            *namespaces.routes,
             *jsonapi.routes,
             *integrity.routes,
             *stage.routes,

@@ -72,3 +72,36 @@ def test_the_migration_claims_every_existing_project(database_url):  # noqa: ANN
             assert [str(c) for c in claims.covering(s, "old-one")] == ["old-one"]
     finally:
         engine.dispose()
+
+
+def test_pep_752_namespaces_in_the_api(index, tmp_path):  # noqa: ANN001
+    """A project a namespace covers says so (``owned`` unless it predates the claim), the
+    change reaches cached pages at once, and the namespace URLs list and describe them."""
+    token = index.token()
+    old = make_wheel(tmp_path / "old", "acme-old", "1.0")
+    assert upload(index.client, old, token, name="acme-old", version="1.0").status_code == 200
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    before = index.client.get("/simple/acme-old/", headers=accept).json()
+    assert before["meta"]["api-version"] == "1.5" and before["namespaces"] is None
+    assert cli(index, "claim", "acme-*", "acme-cloud-*", "other-*")[0] == 0
+    new = make_wheel(tmp_path / "new", "acme-new", "1.0")
+    assert upload(index.client, new, token, name="acme-new", version="1.0").status_code == 200
+    cloud = make_wheel(tmp_path / "cloud", "acme-cloud-x", "1.0")
+    assert upload(index.client, cloud, token, name="acme-cloud-x", version="1.0").status_code == 200
+    page = lambda name: index.client.get(f"/simple/{name}/", headers=accept).json()["namespaces"]  # noqa: E731
+    assert page("acme-old") == [{"name": "acme", "owned": False}]  # grandfathered
+    assert page("acme-new") == [{"name": "acme", "owned": True}]
+    assert page("acme-cloud-x") == [{"name": "acme", "owned": True},
+                                    {"name": "acme-cloud", "owned": True}]  # fmt: skip
+    assert index.client.get("/namespaces").json() == [
+        {"name": "acme"}, {"name": "acme-cloud"}, {"name": "other"}
+    ]  # fmt: skip
+    assert index.client.get("/namespace/acme").json() == {
+        "name": "acme", "parent": None, "children": ["acme-cloud"]
+    }  # fmt: skip
+    assert (
+        index.client.get("/namespace/Acme.Cloud", follow_redirects=True).json()["parent"] == "acme"
+    )
+    assert index.client.get("/namespace/nothing").status_code == 404
+    assert cli(index, "claim", "--remove", "acme-*", "acme-cloud-*")[0] == 0
+    assert page("acme-new") is None  # grant removal: null at once

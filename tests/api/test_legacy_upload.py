@@ -48,7 +48,7 @@ def test_wheel_and_sdist_upload_then_listed_with_hashes_and_metadata(index, tmp_
     assert page.status_code == 200
     assert page.headers["content-type"] == JSON
     body = page.json()
-    assert body["meta"]["api-version"] == "1.4"
+    assert body["meta"]["api-version"] == "1.5"
     assert body["versions"] == ["1.0"]
     files = {f["filename"]: f for f in body["files"]}
     assert set(files) == {wheel.name, sdist.name}

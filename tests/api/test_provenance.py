@@ -52,7 +52,7 @@ def minted(index, issuer, kind, repository, workflow, project, environment=None)
 
 def page_file(index, project: str, filename: str) -> dict:  # noqa: ANN001
     body = index.client.get(f"/simple/{project}/", headers={"Accept": JSON}).json()
-    assert body["meta"]["api-version"] == "1.4"
+    assert body["meta"]["api-version"] == "1.5"
     return next(f for f in body["files"] if f["filename"] == filename)
 
 

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
                 missing += not done
                 print(f"removed {claim}" if done else f"not claimed: {claim}")
             else:
-                print(("claimed " if claims.add(s, claim, "operator") else "already claimed: ")
-                      + str(claim))  # fmt: skip
+                done = claims.add(s, claim, "operator")
+                print(("claimed " if done else "already claimed: ") + str(claim))
+            if done:  # their pages' PEP 752 namespaces changed
+                claims.touch_covered(s, claim)
     return 1 if missing else 0

@@ -9,7 +9,8 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from pallet.core.routing import Claim
-from pallet.db.models import NameClaim
+from pallet.db import journal
+from pallet.db.models import NameClaim, Project
 
 # A namespace covers its own name and the names that start with it and a hyphen (PEP 752).
 _COVERING = select(NameClaim.pattern, NameClaim.prefix).where(
@@ -63,3 +64,58 @@ def listed(session: Session) -> list[tuple[Claim, str, datetime]]:
         select(NameClaim).order_by(NameClaim.pattern, NameClaim.prefix)
     ).scalars()
     return [(Claim(r.pattern, r.prefix), r.reason, r.created) for r in rows]
+
+
+def namespaces_of(session: Session, normalized: str, created: datetime) -> list[dict] | None:
+    """PEP 752's ``namespaces`` of a project here: each namespace claim covering it, ``owned``
+    unless the project is older than the claim (it was grandfathered in); None for none."""
+    found = session.execute(
+        select(NameClaim.pattern, NameClaim.created)
+        .where(NameClaim.prefix.is_(True))
+        .where(
+            or_(
+                NameClaim.pattern == normalized,
+                func.substr(normalized, 1, func.length(NameClaim.pattern) + 1)
+                == NameClaim.pattern + "-",
+            )
+        )
+        .order_by(NameClaim.pattern)
+    ).all()
+    if not found:
+        return None
+    return [{"name": r.pattern, "owned": _aware(created) >= _aware(r.created)} for r in found]
+
+
+def namespaces(session: Session) -> list[str]:
+    """Every namespace claimed here, normalised, sorted."""
+    return list(
+        session.execute(
+            select(NameClaim.pattern).where(NameClaim.prefix.is_(True)).order_by(NameClaim.pattern)
+        ).scalars()
+    )
+
+
+def touch_covered(session: Session, claim: Claim) -> int:
+    """A journal entry for each project ``claim`` covers, so their cached pages (whose PEP 752
+    ``namespaces`` changed) are rebuilt on every replica; how many."""
+    if not claim.prefix:
+        return 0
+    covered = (
+        session.execute(
+            select(Project).where(
+                or_(
+                    Project.normalized_name == claim.pattern,
+                    Project.normalized_name.startswith(claim.pattern + "-", autoescape=True),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for project in covered:
+        journal.record(session, project, f"namespace {claim} changed")
+    return len(covered)
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

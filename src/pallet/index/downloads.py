@@ -23,7 +23,6 @@ from pallet.db.session import read as db_read
 from pallet.db.session import read_session
 from pallet.db.session import write as db_write
 from pallet.http import etag_matches
-from pallet.proxy.files import USE_GRANULARITY, Wanted, fetch_metadata, used
 from pallet.services import Services
 from pallet.storage import blob_key
 
@@ -134,6 +133,8 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
     row = await run_in_threadpool(_proxied_file, svc, sha256, filename) if proxy else None
     if proxy is None or row is None:
         raise _not_found()
+    # Here, not at the top: an index without an upstream never loads the proxy's HTTP client.
+    from pallet.proxy.files import USE_GRANULARITY, Wanted, fetch_metadata, used
     await reader(svc, request, row.project)
     route, _current = await db_read(svc.engine, lambda s: proxy.route(s, row.project))
     if not route.goes_upstream:  # claimed since its page was served

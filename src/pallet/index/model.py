@@ -27,6 +27,9 @@ class ProjectPage:
     serial: int
     files: list[FileEntry] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
+    # PEP 752: the namespaces of this index that cover the project ({"name", "owned"}), or
+    # None when none does.
+    namespaces: list[dict[str, object]] | None = None
 
 
 @dataclass(frozen=True)

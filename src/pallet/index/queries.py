@@ -6,6 +6,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from pallet.db import claims
 from pallet.db.models import File, JournalEntry, Project, Release
 from pallet.index.model import FileEntry, ProjectList, ProjectPage
 
@@ -89,7 +90,8 @@ def project_page(
             )
         )
     versions = sorted(keys, key=keys.__getitem__)
-    return ProjectPage(project.name, project.normalized_name, project.last_serial, files, versions)
+    return ProjectPage(project.name, project.normalized_name, project.last_serial, files, versions,
+                       claims.namespaces_of(session, project.normalized_name, project.created))  # fmt: skip
 
 
 def index_serial(session: Session) -> int:

@@ -1,7 +1,7 @@
-"""Serialise the simple-API model. API version 1.4: PEP 700's ``versions``, ``size`` and
+"""Serialise the simple-API model. API version 1.5: PEP 700's ``versions``, ``size`` and
 ``upload-time`` (1.1); PEP 658/714 ``core-metadata``; PEP 592 ``yanked``; PEP 740's
 ``provenance`` (1.3; ``null`` when a file has none); PEP 792's status markers (1.4) are optional
-and absent, which means every project is ``active``."""
+and absent, which means every project is ``active``; PEP 752's ``namespaces`` (1.5)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from html import escape
 
 from pallet.index.model import FileEntry, ProjectList, ProjectPage
 
-API_VERSION = "1.4"
+API_VERSION = "1.5"
 
 
 def iso8601(ts: datetime) -> str:
@@ -49,6 +49,7 @@ def project_json(page: ProjectPage) -> bytes:
         "name": page.normalized_name,
         "versions": page.versions,
         "files": [_file_json(f) for f in page.files],
+        "namespaces": page.namespaces,
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
