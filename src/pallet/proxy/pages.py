@@ -131,6 +131,15 @@ class Pages:
             if newer is not None:
                 return Proxied(loads(newer.page), newer.upstream, newer.version)
         try:
+            # Read again under the lease: another replica may have stored it (and let go)
+            # between the first read and the lease.
+            again = self._copy(normalized)
+            if again is not None and (self._fresh(again.fetched_at)
+                                      or again.upstream not in self.upstreams):  # fmt: skip
+                age = (datetime.now(UTC) - again.fetched_at).total_seconds()
+                return Proxied(loads(again.page), again.upstream, again.version,
+                               fresh_for=self.ttl - age)  # fmt: skip
+            copy = again
             if copy is not None:
                 return self._revalidate(normalized, self.upstreams[copy.upstream], copy, route)
             for name in route.upstreams:
