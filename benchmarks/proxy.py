@@ -44,12 +44,10 @@ from common import (  # noqa: E402
     RssSampler,
     Table,
     exit_cleanly_on_sigterm,
-    log,
     start_devpi,
     start_pallet,
-    wrk,
 )
-from web import seed  # noqa: E402
+from web import measure, seed  # noqa: E402
 
 from pallet.config import parse_size  # noqa: E402
 
@@ -143,14 +141,7 @@ def main() -> int:
                                              "mirror_cache_expiry": 600}).raise_for_status()  # fmt: skip
             httpx.get(f"{peer}/bench/mirror/+simple/big/", timeout=300).raise_for_status()
             runs["devpi mirror page (cached)"] = f"{peer}/bench/mirror/+simple/big/"
-        for url in runs.values():
-            wrk(url, connections=32, seconds=2, headers=HTML)  # warm-up, not measured
-        results = {}
-        for name, url in runs.items():
-            one = wrk(url, connections=1, seconds=seconds, headers=HTML)
-            many = wrk(url, connections=32, seconds=seconds, headers=HTML)
-            results[name] = (one, many)
-            log(f"{name}: 32 conn {many.rps:,.0f} req/s, p99 {many.p99_ms:.1f} ms")
+        results = measure({name: (url, HTML) for name, url in runs.items()}, seconds)
         pages = Table("Proxy: a page of 1,000 files (wrk)", list(runs))
         pages.add("1 conn p50 (ms)", {n: f"{r[0].p50_ms:.2f}" for n, r in results.items()})
         pages.add("1 conn p99 (ms)", {n: f"{r[0].p99_ms:.2f}" for n, r in results.items()})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,33 +56,29 @@ def _pins(project: object, digests: Iterable[str | None]) -> list[Pin]:
     return [Pin(name, d) for d in digests if d]
 
 
+def _artifacts(packages: object) -> Iterator[tuple[object, list[dict[str, Any]]]]:
+    """(name, [sdist and wheel tables]) of each package table of a TOML lockfile."""
+    for package in packages if isinstance(packages, list) else []:
+        if isinstance(package, dict):
+            artifacts = [package.get("sdist"), *(package.get("wheels") or [])]
+            yield package.get("name"), [a for a in artifacts if isinstance(a, dict)]
+
+
 def _uv_lock(doc: dict[str, Any]) -> list[Pin]:
+    """uv.lock: ``hash = "sha256:<hex>"`` on each sdist and wheel."""
     pins: list[Pin] = []
-    for package in doc.get("package", []) if isinstance(doc.get("package"), list) else []:
-        if not isinstance(package, dict):
-            continue
-        artifacts = [package.get("sdist")] + list(package.get("wheels") or [])
-        digests = []
-        for artifact in artifacts:
-            if isinstance(artifact, dict) and isinstance(artifact.get("hash"), str):
-                algo, _, digest = artifact["hash"].partition(":")
-                digests.append(_sha(digest) if algo == "sha256" else None)
-        pins += _pins(package.get("name"), digests)
+    for name, artifacts in _artifacts(doc.get("package")):
+        hashes = [str(a.get("hash", "")).partition(":") for a in artifacts]
+        pins += _pins(name, [_sha(digest) for algo, _, digest in hashes if algo == "sha256"])
     return sorted(set(pins))
 
 
 def _pylock(doc: dict[str, Any]) -> list[Pin]:
+    """PEP 751: ``hashes = {sha256 = "<hex>"}`` on each sdist and wheel."""
     pins: list[Pin] = []
-    for package in doc.get("packages", []) if isinstance(doc.get("packages"), list) else []:
-        if not isinstance(package, dict):
-            continue
-        artifacts = [package.get("sdist")] + list(package.get("wheels") or [])
-        digests = [
-            _sha(a["hashes"].get("sha256"))
-            for a in artifacts
-            if isinstance(a, dict) and isinstance(a.get("hashes"), dict)
-        ]
-        pins += _pins(package.get("name"), digests)
+    for name, artifacts in _artifacts(doc.get("packages")):
+        hashes = [a.get("hashes") for a in artifacts]
+        pins += _pins(name, [_sha(h.get("sha256")) for h in hashes if isinstance(h, dict)])
     return sorted(set(pins))
 
 

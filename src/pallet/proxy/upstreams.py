@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -108,8 +109,12 @@ class Answer:
 class Client:
     """One pooled HTTP client for all upstreams of this process (thread-safe)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_page = settings.upstream_max_page
+        # A whole page within twice the per-read timeout: an upstream that sends a byte now
+        # and then never times out a read, and must not hold a fetch (and its lease) forever.
+        self.page_deadline = 2 * settings.upstream_timeout
+        self.clock = clock
         timeout = httpx.Timeout(
             settings.upstream_timeout, connect=min(10.0, settings.upstream_timeout)
         )
@@ -129,12 +134,16 @@ class Client:
         headers = {"Accept": ACCEPT, **upstream.headers}
         if etag:
             headers["If-None-Match"] = etag
+        deadline = self.clock() + self.page_deadline
         with self.stream(upstream.name, upstream.page_url(normalized), headers) as r:
             body = bytearray()
             for chunk in r.iter_bytes():
                 body += chunk
                 if len(body) > self.max_page:
                     raise UpstreamError(f"{upstream.name}: a page over {self.max_page} bytes")
+                if self.clock() > deadline:  # each read within the timeout, but a drip
+                    raise UpstreamError(f"{upstream.name}: a page slower than "
+                                        f"{self.page_deadline:.0f} s")  # fmt: skip
             return Answer(r.status_code, r.headers, bytes(body), str(r.url))
 
     @contextmanager
