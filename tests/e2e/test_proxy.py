@@ -404,3 +404,20 @@ def test_prefetch_fetches_and_pins_what_a_lockfile_names(
     assert "stored" in proxy.cli("proxy-audit", "--project", "idna").stdout
     unpinned = proxy.cli("prefetch", str(lockfile), "--unpin")
     assert unpinned.returncode == 0 and "1 pins" in unpinned.stdout  # it was pinned
+
+
+def test_a_private_index_guards_proxied_projects_as_its_own(
+    upstream, server_factory: ServerFactory
+) -> None:
+    front, _big = upstream
+    private = server_factory(private=True, extra_args=("--upstream", f"up={front.url}/simple/"))
+    asked = len(front.paths)
+    assert httpx.get(f"{private.simple_url}six/").status_code == 401
+    assert len(front.paths) == asked  # a stranger makes the upstream ask nothing
+    token = private.create_token("--scope", "read")
+    page = httpx.get(f"{private.simple_url}six/", auth=("__token__", token),
+                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})  # fmt: skip
+    assert page.status_code == 200
+    url = httpx.URL(f"{private.simple_url}six/").join(page.json()["files"][0]["url"])
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, auth=("__token__", token)).status_code == 200
