@@ -101,6 +101,9 @@ class Settings:
     #: with its ETag; while that runs, and while the upstream fails, the stored copy is served).
     upstream_page_ttl: int = 600
     upstream_timeout: float = 30.0
+    #: Seconds an upstream that just failed (unreachable, timeout, 5xx) is left alone: stored
+    #: pages are served stale meanwhile, and pages never stored get a 502 at once.
+    upstream_retry_after: float = 10.0
     #: Bytes of proxied files kept (0: no limit); past it, each sweep evicts the least
     #: recently used. Private files and files a registered lockfile pins are never evicted.
     upstream_quota: int = 0

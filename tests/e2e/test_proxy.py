@@ -71,8 +71,9 @@ def proxy(server_factory: ServerFactory, upstream, tmp_path_factory: pytest.Temp
     pages revalidated on every request (TTL 0), so each test sees the front's faults."""
     front, _big = upstream
     server = server_factory(
-        extra_args=("--upstream", f"up={front.url}/simple/", "--upstream-page-ttl", "0")
-    )
+        extra_args=("--upstream", f"up={front.url}/simple/", "--upstream-page-ttl", "0",
+                    "--upstream-retry-after", "0")  # every test sees the front's faults at once
+    )  # fmt: skip
     _import(server, make_wheel(tmp_path_factory.mktemp("private"), "acme-utils", "1.0"))
     claimed = server.cli("claim", "acme-*")
     assert claimed.returncode == 0 and "claimed acme-*" in claimed.stdout, claimed.stderr
@@ -421,3 +422,29 @@ def test_a_private_index_guards_proxied_projects_as_its_own(
     url = httpx.URL(f"{private.simple_url}six/").join(page.json()["files"][0]["url"])
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, auth=("__token__", token)).status_code == 200
+
+
+def test_a_failing_upstream_is_left_alone_for_a_while(
+    upstream, server_factory: ServerFactory
+) -> None:
+    """After a failure, requests get the stored page (or a 502) at once, without asking the
+    upstream again each, until --upstream-retry-after has passed."""
+    front, _big = upstream
+    patient = server_factory(extra_args=("--upstream", f"up={front.url}/simple/",
+                                         "--upstream-page-ttl", "0",
+                                         "--upstream-retry-after", "3600"))  # fmt: skip
+    fresh = httpx.get(f"{patient.simple_url}idna/")
+    assert fresh.status_code == 200
+    front.fault = "503"
+    try:
+        asked = len(front.paths)
+        first = httpx.get(f"{patient.simple_url}idna/")
+        assert len(front.paths) == asked + 1 and first.headers["warning"].startswith("110 ")
+        again = httpx.get(f"{patient.simple_url}idna/")
+        never = httpx.get(f"{patient.simple_url}never-stored/")
+        assert len(front.paths) == asked + 1  # neither asked the upstream
+    finally:
+        front.fault = None
+    assert again.status_code == 200 and again.content == fresh.content
+    assert "asked again in" in again.headers["x-pallet-stale"]
+    assert never.status_code == 502

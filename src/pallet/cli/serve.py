@@ -98,6 +98,8 @@ def register(sub, common) -> None:  # noqa: ANN001
                    help="serve only what is stored; ask no upstream")  # fmt: skip
     u.add_argument("--upstream-quota",
                    help="bytes of proxied files kept; the least recently used are evicted (0: no limit)")  # fmt: skip
+    u.add_argument("--upstream-retry-after", type=float,
+                   help="seconds a failing upstream is left alone, its stored pages served (10)")  # fmt: skip
     u.add_argument("--upstream-page-ttl", type=int,
                    help="seconds an upstream page is served before it is revalidated (600)")  # fmt: skip
     c = p.add_argument_group("slow or lying clients")
@@ -183,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         upstream_deny=" ".join(args.upstream_deny) if args.upstream_deny else None,
         upstream_offline=args.offline,
         upstream_page_ttl=args.upstream_page_ttl,
+        upstream_retry_after=args.upstream_retry_after,
         upstream_quota=parse_size(args.upstream_quota) if args.upstream_quota else None,
     )
     if settings.upstreams or settings.upstream_allow or settings.upstream_deny:

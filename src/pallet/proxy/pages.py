@@ -95,12 +95,25 @@ class Current:
 
 class Pages:
     def __init__(self, engine, client: Client, upstreams: list[Upstream], ttl: int,  # noqa: ANN001
-                 timeout: float) -> None:  # fmt: skip
+                 timeout: float, retry_after: float = 0.0) -> None:  # fmt: skip
         self.engine, self.client, self.ttl = engine, client, ttl
         self.upstreams = {u.name: u for u in upstreams}
         # A fetch holds its page's lease at most this long: the upstream's timeout, twice
         # (connect and read), and slack.
         self.lease_ttl = int(2 * timeout) + 10
+        # An upstream that just failed (unreachable, timed out, 5xx) is not asked again for
+        # ``retry_after`` seconds: in an outage, requests get the stored page (or a 502) at
+        # once, not each after a timeout of their own.
+        self.retry_after = retry_after
+        self._down_until: dict[str, float] = {}
+
+    def _failing(self, upstream: str) -> float:
+        """Seconds until ``upstream`` is asked again (0: ask now)."""
+        return max(0.0, self._down_until.get(upstream, 0.0) - time.monotonic())
+
+    def _failed(self, upstream: Upstream) -> None:
+        if self.retry_after > 0:
+            self._down_until[upstream.name] = time.monotonic() + self.retry_after
 
     def current(self, s: Session, normalized: str) -> Current | None:
         """The stored page's version and whether it is still fresh (one small query)."""
@@ -125,6 +138,12 @@ class Pages:
             return Proxied(loads(copy.page), copy.upstream, copy.version, fresh_for=self.ttl - age)
         if offline:
             return None
+        bound = copy.upstream if copy is not None else (route.upstreams or ("",))[0]
+        if wait := self._failing(bound):
+            why = f"{bound} is failing; asked again in {wait:.0f} s"
+            if copy is None:
+                raise unavailable(normalized, why)
+            return Proxied(loads(copy.page), copy.upstream, copy.version, warning=why)
         lease = "proxy-page:" + hashlib.sha256(normalized.encode()).hexdigest()[:40]
         if not leases.take(self.engine, lease, ttl=self.lease_ttl):
             newer = self._wait_for_other_replica(normalized, copy, lease)
@@ -196,12 +215,15 @@ class Pages:
         try:
             answer = self.client.page(upstream, normalized, None)
         except UpstreamError as exc:
+            self._failed(upstream)
             self._audit(normalized, upstream, route, f"failed: {exc}")
             raise unavailable(normalized, str(exc)) from None
         if answer.status in (404, 410):
             self._audit(normalized, upstream, route, f"not found ({answer.status})")
             return None
         if answer.status != 200:
+            if answer.status >= 500:
+                self._failed(upstream)
             self._audit(normalized, upstream, route, f"failed: answered {answer.status}")
             raise unavailable(normalized, f"{upstream.name} answered {answer.status}")
         try:
@@ -222,6 +244,7 @@ class Pages:
         try:
             answer = self.client.page(upstream, normalized, copy.etag)
         except UpstreamError as exc:
+            self._failed(upstream)
             return stale(str(exc))
         if answer.status == 304:
             retrying(self.engine, lambda s: _touch(s, normalized))
@@ -235,6 +258,8 @@ class Pages:
             retrying(self.engine, forget)
             return None
         if answer.status != 200:
+            if answer.status >= 500:
+                self._failed(upstream)
             return stale(f"{upstream.name} answered {answer.status}")
         try:
             project = parse(answer.body, answer.headers.get("content-type", ""), answer.url,

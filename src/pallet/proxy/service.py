@@ -25,7 +25,7 @@ class Proxy:
         self.offline = settings.upstream_offline
         self.client = Client(settings)
         self.pages = Pages(svc.engine, self.client, self.upstreams, settings.upstream_page_ttl,
-                           settings.upstream_timeout)  # fmt: skip
+                           settings.upstream_timeout, settings.upstream_retry_after)  # fmt: skip
         self.downloads = Downloads(svc, self.client)
         # Until when (monotonic) each stored page is fresh, as this process last saw it: lets
         # the read path's fast answer skip the freshness read. Older than the truth is safe
