@@ -31,7 +31,7 @@ from tests.e2e.support import (
 from tests.upstream_faults import FaultyUpstream
 
 REAL = ("six-1.17.0-py2.py3-none-any.whl", "idna-3.20-py3-none-any.whl")
-BIG = 40 * 2**20
+BIG = 64 * 2**20
 
 
 def _import(server: Server, *paths: Path) -> None:
@@ -237,6 +237,7 @@ def test_concurrent_downloads_of_one_file_fetch_it_once(proxy: Server, upstream)
     page = httpx.get(f"{proxy.simple_url}big-blob/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()  # fmt: skip
     url = httpx.URL(f"{proxy.simple_url}big-blob/").join(page["files"][0]["url"])
     expected = hashlib.sha256(big.read_bytes()).hexdigest()
+    before = _peak_rss_mb(proxy)
 
     def download(_: int) -> str:
         digest = hashlib.sha256()
@@ -250,6 +251,24 @@ def test_concurrent_downloads_of_one_file_fetch_it_once(proxy: Server, upstream)
         digests = list(pool.map(download, range(20)))
     assert digests == [expected] * 20
     assert len([p for p in front.files_fetched() if big.name in p]) == 1
+    # Memory stays flat: 20 clients of a 64 MiB file never hold it in memory, once or twenty
+    # times: the server's peak resident size grows by less than half the file.
+    grew = _peak_rss_mb(proxy) - before
+    assert grew < BIG / 2**20 / 2, f"the peak RSS grew by {grew:.0f} MiB"
+
+
+def _peak_rss_mb(server: Server) -> float:
+    """The largest peak resident size (VmHWM) among the server's processes, in MiB."""
+    pids = [server.process.pid]
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    peaks = []
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
 
 
 def test_offline_serves_only_what_is_stored(

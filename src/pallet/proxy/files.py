@@ -30,7 +30,7 @@ from pallet.proxy.upstreams import Client, Upstream, UpstreamError
 from pallet.storage import blob_key
 
 log = logging.getLogger("pallet.proxy")
-CHUNK = 1024 * 1024
+CHUNK = 256 * 1024  # per read of the spool for a client: 20 clients, 5 MiB
 
 
 @dataclass(frozen=True)
