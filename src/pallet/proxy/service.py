@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -13,12 +13,11 @@ from pallet.proxy.files import Downloads
 from pallet.proxy.pages import Current, Pages
 from pallet.proxy.upstreams import Client, parse_upstreams, policy
 
-if TYPE_CHECKING:
-    from pallet.services import Services
-
 
 class Proxy:
-    def __init__(self, svc: Services) -> None:
+    """Made by ``Services.proxy`` (it is handed the services, not imported by them)."""
+
+    def __init__(self, svc: Any) -> None:
         settings = svc.settings
         self.upstreams = parse_upstreams(settings.upstreams)
         self.policy = policy(settings, self.upstreams)
