@@ -100,6 +100,9 @@ class Settings:
     #: Seconds a proxied page is served without asking the upstream again (then revalidated
     #: with its ETag; while that runs, and while the upstream fails, the stored copy is served).
     upstream_page_ttl: int = 600
+    #: Seconds past that during which the stored page is still answered at once while it is
+    #: revalidated in the background (RFC 5861); 0: every expired page waits for its check.
+    upstream_stale_while_revalidate: int = 60
     upstream_timeout: float = 30.0
     #: Seconds an upstream that just failed (unreachable, timeout, 5xx) is left alone: stored
     #: pages are served stale meanwhile, and pages never stored get a 502 at once.

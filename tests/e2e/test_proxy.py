@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +32,7 @@ from tests.e2e.support import (
 from tests.upstream_faults import FaultyUpstream
 
 REAL = ("six-1.17.0-py2.py3-none-any.whl", "idna-3.20-py3-none-any.whl")
-BIG = 64 * 2**20
+BIG = 100 * 2**20  # the 100 MB
 
 
 def _import(server: Server, *paths: Path) -> None:
@@ -72,7 +73,8 @@ def proxy(server_factory: ServerFactory, upstream, tmp_path_factory: pytest.Temp
     front, _big = upstream
     server = server_factory(
         extra_args=("--upstream", f"up={front.url}/simple/", "--upstream-page-ttl", "0",
-                    "--upstream-retry-after", "0")  # every test sees the front's faults at once
+                    "--upstream-retry-after", "0", "--upstream-stale-while-revalidate", "0")
+        # every request revalidates, and sees the front's faults at once
     )  # fmt: skip
     _import(server, make_wheel(tmp_path_factory.mktemp("private"), "acme-utils", "1.0"))
     claimed = server.cli("claim", "acme-*")
@@ -251,7 +253,7 @@ def test_concurrent_downloads_of_one_file_fetch_it_once(proxy: Server, upstream)
         digests = list(pool.map(download, range(20)))
     assert digests == [expected] * 20
     assert len([p for p in front.files_fetched() if big.name in p]) == 1
-    # Memory stays flat: 20 clients of a 64 MiB file never hold it in memory, once or twenty
+    # Memory stays flat: 20 clients of a 100 MiB file never hold it in memory, once or twenty
     # times: the server's peak resident size grows by less than half the file.
     grew = _peak_rss_mb(proxy) - before
     assert grew < BIG / 2**20 / 2, f"the peak RSS grew by {grew:.0f} MiB"
@@ -451,6 +453,7 @@ def test_a_failing_upstream_is_left_alone_for_a_while(
     front, _big = upstream
     patient = server_factory(extra_args=("--upstream", f"up={front.url}/simple/",
                                          "--upstream-page-ttl", "0",
+                                         "--upstream-stale-while-revalidate", "0",
                                          "--upstream-retry-after", "3600"))  # fmt: skip
     fresh = httpx.get(f"{patient.simple_url}idna/")
     assert fresh.status_code == 200
@@ -467,3 +470,26 @@ def test_a_failing_upstream_is_left_alone_for_a_while(
     assert again.status_code == 200 and again.content == fresh.content
     assert "asked again in" in again.headers["x-pallet-stale"]
     assert never.status_code == 502
+
+
+def test_an_expired_page_is_answered_at_once_and_revalidated_behind(
+    upstream, server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    front, _big = upstream
+    behind = _server_behind(front)
+    _import(behind, make_wheel(tmp_path / "one", "swr-demo", "1.0"))
+    quick = server_factory(extra_args=("--upstream", f"up={front.url}/simple/",
+                                       "--upstream-page-ttl", "0",
+                                       "--upstream-stale-while-revalidate", "3600"))  # fmt: skip
+    url = f"{quick.simple_url}swr-demo/"
+    first = httpx.get(url)
+    assert "swr-demo-1.0" in first.text.replace("_", "-")
+    _import(behind, make_wheel(tmp_path / "two", "swr-demo", "2.0"))
+    stale = httpx.get(url)
+    assert stale.content == first.content  # answered from the stored page, not held
+    for _ in range(500):  # bounded: until the background revalidation has stored 2.0
+        if "swr-demo-2.0" in httpx.get(url).text.replace("_", "-"):
+            break
+        threading.Event().wait(0.02)
+    else:
+        raise AssertionError("the page was never revalidated")

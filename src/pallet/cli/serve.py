@@ -100,6 +100,8 @@ def register(sub, common) -> None:  # noqa: ANN001
                    help="bytes of proxied files kept; the least recently used are evicted (0: no limit)")  # fmt: skip
     u.add_argument("--upstream-retry-after", type=float,
                    help="seconds a failing upstream is left alone, its stored pages served (10)")  # fmt: skip
+    u.add_argument("--upstream-stale-while-revalidate", type=int,
+                   help="seconds past the TTL a page is answered while checked in the background (60)")  # fmt: skip
     u.add_argument("--upstream-page-ttl", type=int,
                    help="seconds an upstream page is served before it is revalidated (600)")  # fmt: skip
     c = p.add_argument_group("slow or lying clients")
@@ -186,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         upstream_offline=args.offline,
         upstream_page_ttl=args.upstream_page_ttl,
         upstream_retry_after=args.upstream_retry_after,
+        upstream_stale_while_revalidate=args.upstream_stale_while_revalidate,
         upstream_quota=parse_size(args.upstream_quota) if args.upstream_quota else None,
     )
     if settings.upstreams or settings.upstream_allow or settings.upstream_deny:

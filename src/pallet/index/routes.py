@@ -13,9 +13,12 @@ never compressed (wheels and sdists already are).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +36,11 @@ from pallet.index.cache import ETAG_SUFFIX, OFFERED, Rendered
 from pallet.index.downloads import download
 from pallet.public_url import redirect
 from pallet.services import Services
+
+if TYPE_CHECKING:  # the proxy's modules load only with an upstream configured
+    from pallet.proxy.pages import Proxied
+
+log = logging.getLogger("pallet.proxy")
 
 _PAGE_CACHE_CONTROL = "max-age=0, must-revalidate"
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -234,14 +242,23 @@ async def _upstream_page(request: Request, svc: Services, normalized: str) -> Re
     key = proxied.KEY + normalized
     warning = None
     entry = None
+
+    def fetch() -> Awaitable[Proxied | None]:
+        return svc.builds.run(
+            ("upstream", normalized), lambda: proxy.pages.get(normalized, route, proxy.offline)
+        )
+
     if current is not None and (current.fresh or proxy.offline):
         entry = svc.pages.get(key, current.version)
         proxy.saw_fresh(normalized, current.fresh_for)
+    elif current is not None and current.fresh_for > -svc.settings.upstream_stale_while_revalidate:
+        # Just expired (RFC 5861's stale-while-revalidate): answered from the stored page at
+        # once, revalidated in the background for the requests that follow.
+        entry = svc.pages.get(key, current.version)
+        if entry is not None:
+            _in_background(fetch())
     if entry is None:
-        found = await svc.builds.run(
-            ("upstream", normalized),
-            lambda: proxy.pages.get(normalized, route, proxy.offline),
-        )
+        found = await fetch()
         if found is None:
             return None
         warning = found.warning
@@ -254,6 +271,22 @@ async def _upstream_page(request: Request, svc: Services, normalized: str) -> Re
     if warning:
         response.raw_headers += proxied.stale_headers(warning)
     return response
+
+
+_BACKGROUND: set[asyncio.Future[object]] = set()  # held until done (the loop keeps weak refs)
+
+
+def _in_background(work: Awaitable[object]) -> None:
+    """Run ``work`` past this response; its failure is logged, never raised to anyone."""
+    task = asyncio.ensure_future(work)
+    _BACKGROUND.add(task)
+
+    def done(t: asyncio.Future[object]) -> None:
+        _BACKGROUND.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.warning("proxy: a background revalidation failed: %s", t.exception())
+
+    task.add_done_callback(done)
 
 
 def _build_page(svc: Services, normalized: str) -> Rendered | None:
