@@ -36,7 +36,7 @@ def test_credentials_come_from_the_environment_and_stay_on_the_upstreams_origin(
         "ftp://corp.example/simple/",
         "corp=/relative/",
         "a=https://a.example/ a=https://b.example/",
-        "Bad Name=https://a.example/",
+        "bad-name=https://a.example/",  # names are letters, digits and _
     ],
 )
 def test_bad_upstreams_are_refused(spec: str) -> None:

@@ -132,10 +132,10 @@ class Pages:
         cannot be asked and nothing is stored. One replica fetches a page at a time (a lease);
         the others wait for its result, bounded, and serve what it stored."""
         copy = self._copy(normalized)
-        if copy is not None and (offline or self._fresh(copy.fetched_at)
-                                 or copy.upstream not in self.upstreams):  # fmt: skip
-            age = (datetime.now(UTC) - copy.fetched_at).total_seconds()
-            return Proxied(loads(copy.page), copy.upstream, copy.version, fresh_for=self.ttl - age)
+        if copy is not None and (offline or copy.upstream not in self.upstreams):
+            return self._as_stored(copy)
+        if (fresh := self._if_fresh(copy)) is not None:
+            return fresh
         if offline:
             return None
         bound = copy.upstream if copy is not None else (route.upstreams or ("",))[0]
@@ -152,13 +152,11 @@ class Pages:
         try:
             # Read again under the lease: another replica may have stored it (and let go)
             # between the first read and the lease.
-            again = self._copy(normalized)
-            if again is not None and (self._fresh(again.fetched_at)
-                                      or again.upstream not in self.upstreams):  # fmt: skip
-                age = (datetime.now(UTC) - again.fetched_at).total_seconds()
-                return Proxied(loads(again.page), again.upstream, again.version,
-                               fresh_for=self.ttl - age)  # fmt: skip
-            copy = again
+            copy = self._copy(normalized)
+            if copy is not None and copy.upstream not in self.upstreams:
+                return self._as_stored(copy)
+            if (fresh := self._if_fresh(copy)) is not None:
+                return fresh
             if copy is not None:
                 return self._revalidate(normalized, self.upstreams[copy.upstream], copy, route)
             for name in route.upstreams:
@@ -168,6 +166,16 @@ class Pages:
             return None
         finally:
             leases.release(self.engine, lease)
+
+    def _as_stored(self, copy: _Copy) -> Proxied:
+        age = (datetime.now(UTC) - copy.fetched_at).total_seconds()
+        return Proxied(loads(copy.page), copy.upstream, copy.version, fresh_for=self.ttl - age)
+
+    def _if_fresh(self, copy: _Copy | None) -> Proxied | None:
+        """The stored page, when it is still fresh."""
+        if copy is None or not self._fresh(copy.fetched_at):
+            return None
+        return self._as_stored(copy)
 
     def _copy(self, normalized: str) -> _Copy | None:
         with read_session(self.engine) as s:
