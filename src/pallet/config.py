@@ -48,6 +48,11 @@ class Settings:
     header_timeout: float = 10.0
     body_idle_timeout: float = 30.0
     max_connections: int = 1000
+    #: Seconds an idle kept-alive connection stays open. Longer than a front proxy's own idle
+    #: timeout for its upstream connections (nginx's ``keepalive_timeout``, 60 s; a cloud load
+    #: balancer's, 60 s): the proxy must be the side that closes, or it may send a request on a
+    #: connection this server is closing that moment, and a POST gets a 502 it cannot retry.
+    keep_alive_timeout: float = 75.0
     #: ``/_/ready`` reports not ready below this much free space for spooling and blobs.
     min_free_space: int = 64 * 2**20
     max_file_size: int = 2 * GiB

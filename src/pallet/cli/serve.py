@@ -108,6 +108,8 @@ def register(sub, common) -> None:  # noqa: ANN001
     c.add_argument("--header-timeout", type=float, help="seconds for request headers (10)")
     c.add_argument("--body-idle-timeout", type=float, help="seconds a body may stall (30)")
     c.add_argument("--max-connections", type=int, help="open connections per worker (1000)")
+    c.add_argument("--keep-alive-timeout", type=float,
+                   help="seconds an idle connection stays open; above a front proxy's (75)")  # fmt: skip
     c.add_argument("--min-free-space", help="/_/ready fails below this free space (64M)")
     g = p.add_argument_group("Upload 2.0")
     g.add_argument("--upload-root", help="root path of the Upload 2.0 API (default /upload/2.0/)")
@@ -176,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_idle_timeout=args.body_idle_timeout,
         max_connections=args.max_connections,
+        keep_alive_timeout=args.keep_alive_timeout,
         min_free_space=parse_size(args.min_free_space) if args.min_free_space else None,
         tls_certfile=args.tls_certfile,
         tls_keyfile=args.tls_keyfile,
@@ -317,6 +320,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(settings.forwarded_allow_ips),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         "h11_max_incomplete_event_size": 64 * 1024,
+        "timeout_keep_alive": settings.keep_alive_timeout,
         "ssl_certfile": settings.tls_certfile or None,
         "ssl_keyfile": settings.tls_keyfile or None,
         "log_config": uvicorn_log_config(settings.log_format) or uvicorn.config.LOGGING_CONFIG,
