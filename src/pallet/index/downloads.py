@@ -6,6 +6,7 @@ cacheable forever; the database is still asked, so only published files are serv
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime
 
@@ -135,6 +136,7 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
         raise _not_found()
     # Here, not at the top: an index without an upstream never loads the proxy's HTTP client.
     from pallet.proxy.files import USE_GRANULARITY, Wanted, fetch_metadata, used
+
     await reader(svc, request, row.project)
     route, _current = await db_read(svc.engine, lambda s: proxy.route(s, row.project))
     if not route.goes_upstream:  # claimed since its page was served
@@ -170,11 +172,11 @@ async def _upstream_file(request: Request, svc: Services, sha256: str, filename:
         headers["Content-Length"] = str(row.size)
     if request.method == "HEAD":  # answered from the page's listing: no download for a HEAD
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
-    joined = await run_in_threadpool(proxy.downloads.join_or_start, wanted)
+    loop = asyncio.get_running_loop()
+    joined = await run_in_threadpool(proxy.downloads.join_or_start, wanted, loop)
     if joined is None:  # stored a moment ago
         return await serve_blob(request, svc, sha256, filename)
-    download, spool = joined
+    download, spool, live = joined
     timeout = svc.settings.upstream_timeout
-    return StreamingResponse(
-        download.chunks(spool, timeout), headers=headers, media_type="application/octet-stream"
-    )
+    body = download.stream(live, spool, timeout) if live else download.chunks(spool, timeout)
+    return StreamingResponse(body, headers=headers, media_type="application/octet-stream")

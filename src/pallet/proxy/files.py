@@ -1,7 +1,8 @@
 """Upstream files: fetched once, streamed to the client while they are hashed and spooled, and
 stored by sha256 in the content store only when the hash is the one the upstream's page
-listed. Clients that ask for a file while it is downloading join that download: they read the
-spool file as it grows, and the upstream is asked once.
+listed. The client whose request started the download gets the bytes as they arrive, from
+memory (``Live``); clients that ask for the file while it is downloading join that download and
+read the spool file as it grows. The upstream is asked once.
 
 A download whose bytes do not match (hash, or a size the page gave) is never stored, and its
 clients' responses are cut short, so no installer takes it for the file (they check hashes as
@@ -11,26 +12,63 @@ collection finds like any other.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import iterate_in_threadpool
 
 from pallet.db import audit
 from pallet.db.models import ProxiedFile
 from pallet.db.session import retrying
 from pallet.proxy.upstreams import Client, Upstream, UpstreamError
 from pallet.storage import blob_key
+from pallet.storage.local import write_all
 
 log = logging.getLogger("pallet.proxy")
 CHUNK = 256 * 1024  # per read of the spool for a client: 20 clients, 5 MiB
+#: How far the starting client's in-memory feed may run ahead of what it has sent; past that
+#: it reads on from the spool, so a slow client never holds a file in memory.
+LIVE_BUFFER = 4 * 2**20
+SEND_PIECE = 512 * 1024  # the most the feed joins into one send when chunks pile up
+
+
+class Live:
+    """The starting client's feed: the chunks as the fetch thread receives them, handed over in
+    memory (no spool read, no thread hop per chunk). The event loop is woken only when the
+    client waits for more, not once per chunk. Guarded by the download's lock."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0  # bytes in ``chunks``
+        self.ended = False  # the download finished: nothing more comes
+        self.dropped = False  # fell LIVE_BUFFER behind: the rest comes from the spool
+        self.waiter: asyncio.Future[None] | None = None
+
+    def wake(self) -> bool:
+        """From the fetch thread; False once the loop is gone (the server stopping)."""
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            try:
+                self.loop.call_soon_threadsafe(_resolve, waiter)
+            except RuntimeError:
+                return False
+        return True
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -53,27 +91,100 @@ class Download:
         self.done = False
         self.failed: str | None = None
         self._changed = threading.Condition()
+        self._live: list[Live] = []
 
-    def progress(self, written: int) -> None:
+    def received(self, chunk: bytes, written: int) -> None:
+        """From the fetch thread: ``chunk`` is in the spool, which now holds ``written`` bytes;
+        it goes to the live feed too while that keeps up."""
         with self._changed:
             self.written = written
+            for live in list(self._live):
+                if live.buffered + len(chunk) > LIVE_BUFFER:
+                    live.dropped = True  # behind: it reads on from the spool
+                else:
+                    live.chunks.append(chunk)
+                    live.buffered += len(chunk)
+                if not live.wake() or live.dropped:
+                    self._live.remove(live)
             self._changed.notify_all()
 
     def finish(self, failed: str | None) -> None:
         with self._changed:
             self.done, self.failed = True, failed
+            for live in self._live:
+                live.ended = True
+                live.wake()
+            self._live.clear()
             self._changed.notify_all()
+
+    def follow(self, loop: asyncio.AbstractEventLoop) -> Live:
+        live = Live(loop)
+        with self._changed:
+            if self.written or self.done:  # too late to have every byte from memory
+                live.dropped = True
+            else:
+                self._live.append(live)
+        return live
+
+    def _take(self, live: Live) -> bytes | None:
+        """The next piece of the feed: the chunks that have piled up, joined up to SEND_PIECE
+        (one send instead of many costs less than the copy); None when there are none yet
+        (``live.waiter`` is set)."""
+        with self._changed:
+            if live.chunks:
+                taken = [live.chunks.popleft()]
+                size = len(taken[0])
+                while live.chunks and size + len(live.chunks[0]) <= SEND_PIECE:
+                    taken.append(live.chunks.popleft())
+                    size += len(taken[-1])
+                live.buffered -= size
+                return taken[0] if len(taken) == 1 else b"".join(taken)
+            if not (live.ended or live.dropped):
+                live.waiter = live.loop.create_future()
+            return None
+
+    async def stream(self, live: Live, reader: BinaryIO, timeout: float) -> AsyncIterator[bytes]:
+        """The starting client's bytes: from memory while it keeps up, then from the spool. The
+        latest chunk waits for the next one, or for the bytes to be checked, so a download that
+        fails never reaches a client whole."""
+        sent, held = 0, None
+        try:
+            while True:
+                taken = self._take(live)
+                if taken is None:
+                    if live.waiter is None:
+                        break  # ended or dropped
+                    await live.waiter
+                    continue
+                if held is not None:
+                    yield held
+                    sent += len(held)
+                held = taken
+            if live.ended and not live.dropped:
+                if self.failed:
+                    raise UpstreamError(f"{self.wanted.filename}: {self.failed}")
+                if held is not None:
+                    yield held
+                return
+            reader.seek(sent)
+            async for data in iterate_in_threadpool(self.chunks(reader, timeout, sent)):
+                yield data
+        finally:
+            with self._changed:
+                if live in self._live:
+                    self._live.remove(live)
+            reader.close()
 
     def wait(self, timeout: float) -> bool:
         with self._changed:
             return self._changed.wait_for(lambda: self.done, timeout=timeout)
 
-    def chunks(self, reader: BinaryIO, timeout: float) -> Iterator[bytes]:
-        """The bytes as they arrive, read from ``reader`` (the spool, opened while it existed),
-        all but the last one until the download is checked: a download that fails, or stalls
-        for ``timeout``, raises, which cuts the response short of its length."""
+    def chunks(self, reader: BinaryIO, timeout: float, sent: int = 0) -> Iterator[bytes]:
+        """The bytes from ``sent`` on as they arrive, read from ``reader`` (the spool, opened
+        while it existed and positioned there), all but the last one until the download is
+        checked: a download that fails, or stalls for ``timeout``, raises, which cuts the
+        response short of its length."""
         with reader as f:
-            sent = 0
 
             def more() -> bool:
                 return self.written - 1 > sent or self.done
@@ -104,14 +215,17 @@ class Downloads:
         self._running: dict[str, Download] = {}
         self._lock = threading.Lock()
 
-    def join_or_start(self, wanted: Wanted) -> tuple[Download, BinaryIO] | None:
-        """The download of ``wanted`` in flight, or a new one, with a reader of its spool; None
-        when the one in flight has just stored its file (serve it from the store)."""
+    def join_or_start(
+        self, wanted: Wanted, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Download, BinaryIO, Live | None] | None:
+        """The download of ``wanted`` in flight, or a new one, with a reader of its spool (and,
+        for the request that starts it, the feed from memory, on ``loop``); None when the one
+        in flight has just stored its file (serve it from the store)."""
         with self._lock:
             running = self._running.get(wanted.sha256)
             if running is not None:
                 try:
-                    return running, open(running.spool, "rb")  # noqa: SIM115 - handed over
+                    return running, open(running.spool, "rb"), None  # noqa: SIM115 - handed over
                 except FileNotFoundError:
                     pass  # moved into the store a moment ago
             else:
@@ -121,9 +235,10 @@ class Downloads:
                 spool.touch()
                 download = self._running[wanted.sha256] = Download(wanted, spool)
                 reader = open(spool, "rb")  # noqa: SIM115 - handed over
+                live = download.follow(loop)  # before the first byte can arrive
                 threading.Thread(target=self._run, args=(download,), daemon=True,
                                  name=f"proxy-{wanted.sha256[:12]}").start()  # fmt: skip
-                return download, reader
+                return download, reader, live
         running.wait(timeout=60)
         return None
 
@@ -157,7 +272,9 @@ class Downloads:
             download.spool.unlink(missing_ok=True)
 
     def _fetch(self, download: Download) -> str | None:
-        """Stream the upstream's bytes into the spool; why they are refused, or None."""
+        """Stream the upstream's bytes into the spool and the live feed; why they are refused,
+        or None. Each chunk is hashed and written as it arrives, while it is in the CPU's cache
+        (handing it to another thread, or writing in larger batches, was measured slower)."""
         wanted = download.wanted
         digest, written = hashlib.sha256(), 0
         # The bytes as stored upstream (they are hashed as they come): no content coding.
@@ -168,17 +285,14 @@ class Downloads:
             # Unbuffered: each chunk goes straight to the kernel, where readers see it.
             with open(download.spool, "wb", buffering=0) as out:
                 for chunk in r.iter_raw():  # as received: no re-chunking, no decoding
+                    if not chunk:
+                        continue
                     written += len(chunk)
                     if wanted.size is not None and written > wanted.size:
                         return f"more bytes than the {wanted.size} the page listed"
                     digest.update(chunk)
-                    view = memoryview(chunk)
-                    while view:  # a raw write may take part of it
-                        taken = out.write(view)
-                        if not taken:
-                            raise OSError("the spool took no bytes")
-                        view = view[taken:]
-                    download.progress(written)
+                    write_all(out.fileno(), (chunk,))
+                    download.received(chunk, written)
         # Not flushed to disk here: the store's put_file makes the blob durable, after the
         # clients have their bytes.
         if wanted.size is not None and written != wanted.size:

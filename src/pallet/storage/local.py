@@ -7,11 +7,29 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from pallet.storage.base import check_key
+
+IOV_BATCH = 512  # below every platform's IOV_MAX
+
+
+def write_all(fd: int, chunks: Sequence[bytes | memoryview]) -> None:
+    """Write ``chunks`` to ``fd`` in order, a few syscalls for many chunks (``writev`` may take
+    part of what it is given, and is called again for the rest)."""
+    for i in range(0, len(chunks), IOV_BATCH):
+        views = [memoryview(c) for c in chunks[i : i + IOV_BATCH]]
+        while views:
+            written = os.writev(fd, views)
+            if not written:
+                raise OSError(errno.EIO, "the file took no bytes")
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if views and written:
+                views[0] = views[0][written:]
 
 
 class LocalBlobStore:

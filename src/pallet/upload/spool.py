@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pallet.core.problems import Problem
+from pallet.storage.local import write_all
 
 BATCH = 4 * 2**20
-IOV_BATCH = 512  # below every platform's IOV_MAX
 WRITEBACK_EVERY = 64 * 2**20
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pallet-spool")
 
@@ -122,15 +122,7 @@ class HashingSpool:
             for chunk in chunks:
                 self._sha256.update(chunk)
         fd = self._file.fileno()
-        for i in range(0, len(chunks), IOV_BATCH):
-            views = [memoryview(c) for c in chunks[i : i + IOV_BATCH]]
-            while views:
-                written = os.writev(fd, views)
-                while views and written >= len(views[0]):
-                    written -= len(views[0])
-                    views.pop(0)
-                if views and written:
-                    views[0] = views[0][written:]
+        write_all(fd, chunks)
         # Start writeback of what is written so far without waiting for it (DONTNEED queues the
         # dirty pages for I/O): the fsync that makes the blob durable at publish then finds
         # little left to flush, instead of stalling the response for seconds on a large file.
