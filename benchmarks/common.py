@@ -134,6 +134,17 @@ class Proc:
         sizes = [status_kb(pid) for pid in self.pids()]
         return sum(sizes), max(sizes, default=0)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its children have used so far."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone since it was listed
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
+
 
 def start(
     name: str,

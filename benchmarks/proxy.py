@@ -159,6 +159,7 @@ def main() -> int:
         if peer:
             speeds["devpi mirror, first download"] = []
         peak = 0
+        cpu: dict[str, float] = {"upstream": 0.0, "Pallet": 0.0, "client": 0.0}
         for wheel in payloads:
             name = wheel.name
             project = name.split("-")[0]
@@ -167,8 +168,12 @@ def main() -> int:
             direct = file_url(f"{up_simple}{project}/", name)
             speeds["upstream, direct (limit)"].append(mb / timed_download(direct, expected))
             through = file_url(f"{base}/simple/{project}/", name)
+            before = (upstream.cpu_seconds(), proxy.cpu_seconds(), time.process_time())
             with RssSampler(proxy) as rss:
                 speeds["Pallet, first download"].append(mb / timed_download(through, expected))
+            after = (upstream.cpu_seconds(), proxy.cpu_seconds(), time.process_time())
+            for key, start, end in zip(cpu, before, after, strict=True):
+                cpu[key] += (end - start) / mb * 100
             peak = max(peak, rss.peak_single)
             if peer:
                 via_devpi = file_url(f"{peer}/bench/mirror/+simple/{project}/", name)
@@ -186,6 +191,11 @@ def main() -> int:
         )
         downloads.notes.append(
             f"Pallet's largest process while streaming: {peak / 1024:.0f} MB RSS"
+        )
+        downloads.notes.append(
+            "CPU seconds per 100 MB of a first download through Pallet: "
+            + ", ".join(f"{k} {v / count:.2f}" for k, v in cpu.items())
+            + f" (on {os.cpu_count()} cores: the three share them)"
         )
         downloads.print()
         return 0
