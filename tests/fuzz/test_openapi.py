@@ -33,6 +33,7 @@ COVERED = (
     "/pypi/",
     "/_/oidc/",
     "/integrity/",
+    "/namespace",
 )
 COVERED_EXACT = {("/", "POST"), ("/openapi.json", "GET")}
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}  # HEAD rides along with GET

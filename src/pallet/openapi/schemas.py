@@ -380,6 +380,7 @@ _SIMPLE_PROJECT = _object(
         "name": string(),
         "versions": {"type": "array", "items": {"type": "string"}},
         "files": {"type": "array", "items": ref("SimpleFile")},
+        "namespaces": {"type": "array", "items": ref("ProjectNamespace")},
     },
     ("meta", "name", "files"),
 )
@@ -521,5 +522,3 @@ WHY = {
     422: "The requested mechanism is not offered.",
     503: "Overloaded (Retry-After) or a dependency is down.",
 }
-
-
