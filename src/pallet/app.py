@@ -33,6 +33,7 @@ from pallet.config import Settings
 from pallet.core.problems import Problem
 from pallet.index import integrity, jsonapi, namespaces, stage
 from pallet.index import routes as index_routes
+from pallet.proxy import audit as proxy_audit
 from pallet.services import Services
 from pallet.upload import direct, legacy, signed_put
 from pallet.upload.v2 import routes as upload2
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *web.routes,
             *index_routes.routes,
             *namespaces.routes,
+            *proxy_audit.routes,
             *jsonapi.routes,
             *integrity.routes,
             *stage.routes,
@@ -184,7 +186,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Exception: http.handle_unexpected,
         },
         # Outages innermost: every middleware outside it sees a 503/507 response, not an error.
-        middleware=[*_middleware(services.settings), Middleware(outages.Outages, services=services)],
+        middleware=[
+            *_middleware(services.settings),
+            Middleware(outages.Outages, services=services),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

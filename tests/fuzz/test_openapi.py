@@ -34,6 +34,7 @@ COVERED = (
     "/_/oidc/",
     "/integrity/",
     "/namespace",
+    "/_/proxy/",
 )
 COVERED_EXACT = {("/", "POST"), ("/openapi.json", "GET")}
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}  # HEAD rides along with GET

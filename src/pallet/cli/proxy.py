@@ -21,18 +21,16 @@ def register(sub, common) -> None:  # noqa: ANN001
 def run(args: argparse.Namespace) -> int:
     from pallet.db import audit
     from pallet.db.session import read_session
+    from pallet.proxy.audit import entry
 
     _settings, engine = existing_index(args)
     with read_session(engine) as s:
         rows = audit.recent(s, project=args.project, limit=max(1, args.limit))
         for r in rows:
-            entry = {"at": r.at.isoformat(), "project": r.project, "upstream": r.upstream,
-                     "kind": r.kind, "url": r.url, "sha256": r.sha256,
-                     "decision": r.decision, "outcome": r.outcome}  # fmt: skip
             if args.json:
-                print(json.dumps(entry))
+                print(json.dumps(entry(r)))
             else:
                 digest = f" sha256={r.sha256}" if r.sha256 else ""
-                print(f"{entry['at']}  {r.project}  {r.kind} from {r.upstream}: {r.outcome}"
-                      f"  ({r.decision}) {r.url}{digest}")  # fmt: skip
+                print(f"{r.at.isoformat()}  {r.project}  {r.kind} from {r.upstream}: "
+                      f"{r.outcome}  ({r.decision}) {r.url}{digest}")  # fmt: skip
     return 0

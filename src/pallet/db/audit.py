@@ -27,8 +27,12 @@ def record(s: Session, *, project: str, upstream: str, kind: str, url: str, deci
     )
 
 
-def recent(s: Session, *, project: str | None = None, limit: int = 100) -> list[ProxyAudit]:
+def recent(s: Session, *, project: str | None = None, limit: int = 100,
+           before: int | None = None) -> list[ProxyAudit]:  # fmt: skip
+    """Newest first; ``before``: only entries older than that id (the next page)."""
     stmt = select(ProxyAudit).order_by(ProxyAudit.id.desc()).limit(limit)
     if project is not None:
         stmt = stmt.where(ProxyAudit.project == project)
+    if before is not None:
+        stmt = stmt.where(ProxyAudit.id < before)
     return list(s.execute(stmt).scalars())

@@ -3,7 +3,7 @@
 It covers Upload 2.0 (PEP 694) with its mechanisms' byte routes, the discovery document, the
 ``uv publish --direct`` reserve/finalize forms, the signed ``/_/blobs`` PUT, the legacy form
 upload, the PEP 691 simple index and PEP 740 provenance, the JSON API, trusted publishing's
-``/_/oidc/`` endpoints, PEP 752's namespaces and the health and readiness checks. Every 4xx and 5xx is an RFC 9457
+``/_/oidc/`` endpoints, PEP 752's namespaces, the proxy's audit log and the health and readiness checks. Every 4xx and 5xx is an RFC 9457
 problem document (but for the 503 body of a failed health or readiness check). The document is built from Python data, once per Upload 2.0 root (the root is
 configurable, so the paths depend on it); the test suite compares it with the routes the app
 registers, so it cannot drift from them.
@@ -25,7 +25,7 @@ from pallet import __version__
 from pallet.auth.guard import require_reader
 from pallet.core.problems import PROBLEM_MEDIA_TYPE, TYPE_PREFIX
 from pallet.core.upload2 import API_VERSION, MEDIA_TYPE
-from pallet.openapi import namespaces, trusted_publishing
+from pallet.openapi import namespaces, proxy, trusted_publishing
 from pallet.openapi.paths import (
     direct_paths,
     legacy_paths,
@@ -58,6 +58,7 @@ def document(upload_root: str = "/upload/2.0/") -> dict[str, Any]:
     paths.update(read_paths())
     paths.update(trusted_publishing.paths())
     paths.update(namespaces.paths())
+    paths.update(proxy.paths())
     doc: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -83,10 +84,16 @@ def document(upload_root: str = "/upload/2.0/") -> dict[str, Any]:
                 "description": "OIDC tokens from CI exchanged for upload tokens.",
             },
             {"name": "namespaces", "description": "PEP 752 package repository namespaces."},
+            {"name": "proxy", "description": "The upstream proxy's audit log."},
         ],
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **trusted_publishing.SCHEMAS, **namespaces.SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **trusted_publishing.SCHEMAS,
+                **namespaces.SCHEMAS,
+                **proxy.SCHEMAS,
+            },
             "parameters": PARAMETERS,
             "headers": HEADERS,
             "responses": RESPONSES,

@@ -1,0 +1,76 @@
+"""The proxy's audit log over HTTP (``/_/proxy/audit``): a token always, a limited token only
+its projects, newest first, paged, and bad parameters a 400 problem."""
+
+from __future__ import annotations
+
+import base64
+
+from pallet.db import audit
+from pallet.db.session import write_session
+
+
+def _basic(token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()}
+
+
+def _files(body: dict) -> list[str]:
+    return [e["url"].rsplit("/", 1)[1] for e in body["entries"]]
+
+
+def _fill(index) -> None:  # noqa: ANN001
+    with write_session(index.services.engine) as s:
+        for i, project in enumerate(["six", "idna", "six", "attrs", "six"]):
+            audit.record(s, project=project, upstream="pypi", kind="file",
+                         url=f"https://upstream.example/{project}-{i}.whl", sha256=f"{i:064x}",
+                         decision="upstream: pypi", outcome="stored")  # fmt: skip
+
+
+def test_the_log_needs_a_token_even_on_a_public_index(index):  # noqa: ANN001
+    _fill(index)
+    r = index.client.get("/_/proxy/audit")
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "WWW-Authenticate" in r.headers
+
+
+def test_a_token_for_every_project_reads_the_log_newest_first_in_pages(index):  # noqa: ANN001
+    _fill(index)
+    auth = _basic(index.token(scope="read"))
+    r = index.client.get("/_/proxy/audit", headers=auth)
+    assert r.status_code == 200 and r.headers["cache-control"] == "private, no-store"
+    entries = r.json()["entries"]
+    assert [e["project"] for e in entries] == ["six", "attrs", "six", "idna", "six"]
+    assert entries[0]["url"].endswith("six-4.whl") and entries[0]["sha256"] == f"{4:064x}"
+    assert entries[0]["decision"] == "upstream: pypi" and entries[0]["outcome"] == "stored"
+
+    first = index.client.get("/_/proxy/audit?limit=2", headers=auth).json()
+    assert _files(first) == ["six-4.whl", "attrs-3.whl"]
+    rest = index.client.get(f"/_/proxy/audit?before={first['before']}", headers=auth).json()
+    assert _files(rest) == ["six-2.whl", "idna-1.whl", "six-0.whl"]
+    only_six = index.client.get("/_/proxy/audit?project=SIX", headers=auth).json()
+    assert _files(only_six) == ["six-4.whl", "six-2.whl", "six-0.whl"]
+
+
+def test_a_token_limited_to_some_projects_reads_only_those(index):  # noqa: ANN001
+    _fill(index)
+    auth = _basic(index.token(scope="read", projects=["six"]))
+    assert index.client.get("/_/proxy/audit", headers=auth).status_code == 403
+    assert index.client.get("/_/proxy/audit?project=idna", headers=auth).status_code == 403
+    r = index.client.get("/_/proxy/audit?project=six", headers=auth)
+    assert r.status_code == 200
+    assert {e["project"] for e in r.json()["entries"]} == {"six"}
+
+
+def test_bad_parameters_are_a_400_problem(index):  # noqa: ANN001
+    auth = _basic(index.token(scope="read"))
+    for query in (
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "limit=%C2%B2",
+        "before=-1",
+        "before=99999999999999999999",
+    ):
+        r = index.client.get(f"/_/proxy/audit?{query}", headers=auth)
+        assert r.status_code == 400, query
+        assert r.json()["type"].endswith("invalid-parameter")
