@@ -92,3 +92,17 @@ def test_redirects_stay_on_the_upstreams_origin(upstream: Upstream) -> None:
         c.page(upstream, "around", None)
     moved = c.page(upstream, "moved", None)
     assert moved.status == 200 and moved.url.endswith("/simple/here/")
+
+
+def test_answers_are_read_in_large_pieces() -> None:
+    """An httpcore upgrade that drops the constant the proxy raises must fail here, not slow
+    every first download down without a word."""
+    import httpcore
+
+    from pallet.proxy.upstreams import READ_SIZE
+
+    client = Client(Settings())
+    try:
+        assert httpcore.HTTP11Connection.READ_NUM_BYTES >= READ_SIZE
+    finally:
+        client.close()

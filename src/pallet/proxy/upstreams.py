@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from pallet.config import Settings
@@ -24,6 +25,11 @@ from pallet.core import routing
 from pallet.core.upstream_page import ACCEPT
 
 MAX_REDIRECTS = 3
+#: Bytes per read of an upstream's response. httpcore reads 64 KiB at a time; 512 KiB reads
+#: made first downloads through the proxy about a fifth to a third faster on 2 cores (fewer
+#: reads, and fewer handovers of the GIL between the receiving thread and the event loop).
+#: 256 KiB was slower; 1 MiB no faster, and the server's memory grew more under 20 clients.
+READ_SIZE = 512 * 1024
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -117,6 +123,11 @@ class Client:
         self.clock = clock
         timeout = httpx.Timeout(
             settings.upstream_timeout, connect=min(10.0, settings.upstream_timeout)
+        )
+        # httpcore has no per-client read size: this is its HTTP/1.1 connection's own constant,
+        # raised for the process (Pallet's other HTTP clients only get larger reads too).
+        httpcore.HTTP11Connection.READ_NUM_BYTES = max(
+            httpcore.HTTP11Connection.READ_NUM_BYTES, READ_SIZE
         )
         self._http = httpx.Client(
             timeout=timeout,
