@@ -1,5 +1,6 @@
-"""The proxy's audit log over HTTP (``/_/proxy/audit``): a token always, a limited token only
-its projects, newest first, paged, and bad parameters a 400 problem."""
+"""The proxy's audit log over HTTP (``/_/proxy/audit``) and in the web UI (``/proxy/audit``): a
+token always, a limited token only its projects, newest first, paged, and bad parameters a 400
+problem."""
 
 from __future__ import annotations
 
@@ -53,12 +54,14 @@ def test_a_token_for_every_project_reads_the_log_newest_first_in_pages(index):  
 
 def test_a_token_limited_to_some_projects_reads_only_those(index):  # noqa: ANN001
     _fill(index)
-    auth = _basic(index.token(scope="read", projects=["six"]))
-    assert index.client.get("/_/proxy/audit", headers=auth).status_code == 403
+    auth = _basic(index.token(scope="read", projects=["six", "attrs"]))
     assert index.client.get("/_/proxy/audit?project=idna", headers=auth).status_code == 403
+    whole = index.client.get("/_/proxy/audit", headers=auth)
+    assert whole.status_code == 200
+    assert _files(whole.json()) == ["six-4.whl", "attrs-3.whl", "six-2.whl", "six-0.whl"]
     r = index.client.get("/_/proxy/audit?project=six", headers=auth)
     assert r.status_code == 200
-    assert {e["project"] for e in r.json()["entries"]} == {"six"}
+    assert _files(r.json()) == ["six-4.whl", "six-2.whl", "six-0.whl"]
 
 
 def test_bad_parameters_are_a_400_problem(index):  # noqa: ANN001
@@ -74,3 +77,19 @@ def test_bad_parameters_are_a_400_problem(index):  # noqa: ANN001
         r = index.client.get(f"/_/proxy/audit?{query}", headers=auth)
         assert r.status_code == 400, query
         assert r.json()["type"].endswith("invalid-parameter")
+
+
+def test_the_web_ui_shows_the_log_to_a_signed_in_token(index):  # noqa: ANN001
+    from tests.api.test_web import page, sign_in
+
+    _fill(index)
+    r = index.client.get("/proxy/audit", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+
+    sign_in(index, index.token(scope="read", projects=["six", "attrs"]))
+    html = page(index, "/proxy/audit")
+    assert "Proxy audit" in html and "https://upstream.example/six-4.whl" in html
+    assert "attrs-3.whl" in html and "idna" not in html  # not this token's project
+    only = page(index, "/proxy/audit?project=attrs")
+    assert "attrs-3.whl" in only and "six-4.whl" not in only
+    assert index.client.get("/proxy/audit?project=idna").status_code == 403

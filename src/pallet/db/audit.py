@@ -3,6 +3,7 @@ was fetched where there is one, and read by ``pallet proxy-audit``. Never update
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -28,11 +29,14 @@ def record(s: Session, *, project: str, upstream: str, kind: str, url: str, deci
 
 
 def recent(s: Session, *, project: str | None = None, limit: int = 100,
-           before: int | None = None) -> list[ProxyAudit]:  # fmt: skip
-    """Newest first; ``before``: only entries older than that id (the next page)."""
+           before: int | None = None, within: Collection[str] | None = None) -> list[ProxyAudit]:  # fmt: skip
+    """Newest first; ``before``: only entries older than that id (the next page); ``within``:
+    only entries of these projects (what a limited token may read)."""
     stmt = select(ProxyAudit).order_by(ProxyAudit.id.desc()).limit(limit)
     if project is not None:
         stmt = stmt.where(ProxyAudit.project == project)
+    if within is not None:
+        stmt = stmt.where(ProxyAudit.project.in_(sorted(within)))
     if before is not None:
         stmt = stmt.where(ProxyAudit.id < before)
     return list(s.execute(stmt).scalars())

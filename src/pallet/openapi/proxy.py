@@ -49,7 +49,7 @@ def paths() -> dict[str, Schema]:
                 "operationId": "proxyAudit",
                 "summary": "The upstream proxy's audit log: what was fetched from where, and why",
                 "description": "Always needs a token (it lists what this index's users depend "
-                "on); a token limited to some projects reads them with `?project=`.",
+                "on); a token limited to some projects reads their entries only.",
                 "tags": ["proxy"],
                 "security": [{"bearer": []}, {"basic": []}],
                 "parameters": [

@@ -3,7 +3,7 @@
 
 It always needs a token, public index or not: what an organisation fetched from upstream is a
 list of its dependencies. A token that covers every project reads the whole log; one limited to
-some projects reads those, with ``?project=``.
+some projects reads their entries only.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ def _read(svc: Services, request: Request) -> dict[str, Any]:
         principal = authenticate(svc, request, s)
         if principal is None:
             raise unauthorized("The proxy's audit log needs an API token.")
-        if not principal.can_read(project) or (project is None and principal.projects):
-            what = f"project {project!r}" if project else "the whole log (try ?project=)"
-            raise Problem(403, "forbidden", "Not allowed", f"This token cannot read {what}.")
-        rows = audit.recent(s, project=project, limit=limit or 100, before=before)
+        if not principal.can_read(project):
+            raise Problem(403, "forbidden", "Not allowed",
+                          f"This token cannot read project {project!r}.")  # fmt: skip
+        rows = audit.recent(s, project=project, limit=limit or 100, before=before,
+                            within=principal.projects)  # fmt: skip
         entries = [entry(r) for r in rows]
     return {"entries": entries, "before": entries[-1]["id"] if entries else None}
 

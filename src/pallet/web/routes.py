@@ -24,6 +24,7 @@ from pallet import __version__
 from pallet.auth.tokens import Principal, verify_token
 from pallet.connections import read_bounded
 from pallet.core.problems import Problem
+from pallet.db import audit
 from pallet.db.session import read_session
 from pallet.index import negotiate
 from pallet.index.cache import ETAG_SUFFIX, OFFERED
@@ -34,6 +35,7 @@ from pallet.upload.v2 import actions
 from pallet.web import pages, render, signin
 
 MAX_FORM = 16 * 1024
+PROXY_AUDIT_PAGE = 100
 
 
 class _Visitor:
@@ -340,6 +342,33 @@ async def sessions_page(request: Request) -> Response:
     return _html(body, visitor, private=True)
 
 
+async def proxy_audit_page(request: Request) -> Response:
+    """The upstream proxy's audit log, for a signed-in token: the whole of it, or the entries
+    of the projects a limited token covers (as ``/_/proxy/audit`` answers it)."""
+    visitor = await _visitor(request)
+    if visitor.principal is None:
+        return _to_signin(request)
+    svc, principal = visitor.svc, visitor.principal
+    raw = request.query_params.get("project") or None
+    project = canonicalize_name(raw) if raw else None
+    before_raw = request.query_params.get("before", "")
+    before = int(before_raw) if before_raw.isascii() and before_raw.isdigit() else None
+    if project is not None and not principal.can_read(project):
+        return _error(visitor, 403, "Not allowed", f"This token cannot read {project!r}.")
+
+    def load() -> list:
+        with read_session(svc.engine) as s:
+            return audit.recent(s, project=project, limit=PROXY_AUDIT_PAGE, before=before,
+                                within=principal.projects)  # fmt: skip
+
+    entries = await run_in_threadpool(load)
+    older = entries[-1].id if len(entries) == PROXY_AUDIT_PAGE else None
+    body = render.templates.get_template("proxy_audit.html").render(
+        visitor.context(entries=entries, project=project, older=older)
+    )
+    return _html(body, visitor, private=True)
+
+
 async def session_action(request: Request) -> Response:
     """Publish or cancel a publishing session: what the API's endpoints do, through the same
     functions, with the same checks (the token must be able to upload to the project)."""
@@ -390,6 +419,7 @@ routes = [
     Route("/signin", signin_page, methods=["GET", "POST"]),
     Route("/signout", signout, methods=["POST"]),
     Route("/sessions", sessions_page, methods=["GET"]),
+    Route("/proxy/audit", proxy_audit_page, methods=["GET"]),
     Route("/sessions/{sid}/{action:str}", session_action, methods=["POST"]),
     Route("/project/{project}/", project_page, methods=["GET", "HEAD"]),
     Route("/project/{project}/{version}/", project_page, methods=["GET", "HEAD"]),
