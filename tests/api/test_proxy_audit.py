@@ -93,3 +93,6 @@ def test_the_web_ui_shows_the_log_to_a_signed_in_token(index):  # noqa: ANN001
     only = page(index, "/proxy/audit?project=attrs")
     assert "attrs-3.whl" in only and "six-4.whl" not in only
     assert index.client.get("/proxy/audit?project=idna").status_code == 403
+    for before in ("99999999999999999999", "-1", "x"):  # the first page, never an error
+        assert "six-4.whl" in page(index, f"/proxy/audit?before={before}")
+    assert "six-4.whl" not in page(index, "/proxy/audit?before=2")

@@ -19,13 +19,14 @@ from starlette.routing import Route
 from pallet.auth.guard import authenticate, unauthorized
 from pallet.core.problems import Problem
 from pallet.db import audit
+from pallet.db.models import ProxyAudit
 from pallet.db.session import read_session
 from pallet.services import Services
 
 MAX_LIMIT = 1000
 
 
-def entry(row: Any) -> dict[str, Any]:  # noqa: ANN401 - a ProxyAudit row
+def entry(row: ProxyAudit) -> dict[str, Any]:
     """One entry as JSON, the same for the CLI and the HTTP API."""
     return {"id": row.id, "at": row.at.isoformat(), "project": row.project,
             "upstream": row.upstream, "kind": row.kind, "url": row.url, "sha256": row.sha256,

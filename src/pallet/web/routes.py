@@ -352,7 +352,9 @@ async def proxy_audit_page(request: Request) -> Response:
     raw = request.query_params.get("project") or None
     project = canonicalize_name(raw) if raw else None
     before_raw = request.query_params.get("before", "")
-    before = int(before_raw) if before_raw.isascii() and before_raw.isdigit() else None
+    # An id, or the first page: never a number the database's BIGINT cannot hold.
+    valid = before_raw.isascii() and before_raw.isdigit() and len(before_raw) <= 18
+    before = int(before_raw) if valid else None
     if project is not None and not principal.can_read(project):
         return _error(visitor, 403, "Not allowed", f"This token cannot read {project!r}.")
 
