@@ -149,6 +149,12 @@ def test_files_without_provenance_say_so(index, issuer, tmp_path):  # noqa: ANN0
     r = index.client.get(f"/integrity/plain/1.0/{wheel.name}/provenance")
     assert r.status_code == 404 and r.json()["type"] == "urn:pallet:problem:no-provenance"
     assert index.client.get("/integrity/nothing/1.0/x.whl/provenance").status_code == 404
+    for nul in (
+        "/integrity/pla%00in/1.0/x.whl",
+        "/integrity/plain/2.1%00/x.whl",
+        f"/integrity/plain/1.0/{wheel.name}%00",
+    ):  # PostgreSQL refuses NUL in text
+        assert index.client.get(nul + "/provenance").status_code == 404, nul
 
     a = attested()
     token = minted(index, issuer, a.kind, a.repository, a.workflow, a.project)

@@ -79,7 +79,13 @@ async def provenance(request: Request) -> Response:
         version = canonicalize_version(p["version"], strip_trailing_zero=True)
     except ValueError:
         version = p["version"]
-    body = await db.read(svc.engine, lambda s: _provenance(s, project, version, p["filename"]))
+    # Never a published version or filename, and PostgreSQL refuses NUL in text.
+    nul = any("\x00" in text for text in (project, version, p["filename"]))
+    body = (
+        None
+        if nul
+        else await db.read(svc.engine, lambda s: _provenance(s, project, version, p["filename"]))
+    )
     if body is None:
         raise Problem(
             404,

@@ -20,7 +20,7 @@ def write_all(fd: int, chunks: Sequence[bytes | memoryview]) -> None:
     """Write ``chunks`` to ``fd`` in order, a few syscalls for many chunks (``writev`` may take
     part of what it is given, and is called again for the rest)."""
     for i in range(0, len(chunks), IOV_BATCH):
-        views = [memoryview(c) for c in chunks[i : i + IOV_BATCH]]
+        views = [memoryview(c) for c in chunks[i : i + IOV_BATCH] if len(c)]
         while views:
             written = os.writev(fd, views)
             if not written:
