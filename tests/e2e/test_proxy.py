@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.upstream_faults import FaultyUpstream
 
 REAL = ("six-1.17.0-py2.py3-none-any.whl", "idna-3.20-py3-none-any.whl")
 BIG = 100 * 2**20  # the issue's 100 MB
+LEFT = 32 * 2**20  # a file whose first client leaves early
 
 
 def _import(server: Server, *paths: Path) -> None:
@@ -58,6 +60,13 @@ def upstream(server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFac
         make_wheel(root / "b", "acme-newthing", "5.0"),
         make_wheel(root / "c", "needs-six", "2.0", requires_dist=["six>=1.16"]),
         big,
+        make_wheel(
+            root / "leaver",
+            "left-behind",
+            "1.0",
+            files={"left_behind/data.bin": os.urandom(LEFT)},
+            compression=zipfile.ZIP_STORED,
+        ),  # fmt: skip
     )
     front = FaultyUpstream(server.url)
     try:
@@ -257,6 +266,32 @@ def test_concurrent_downloads_of_one_file_fetch_it_once(proxy: Server, upstream)
     # times: the server's peak resident size grows by less than half the file.
     grew = _peak_rss_mb(proxy) - before
     assert grew < BIG / 2**20 / 2, f"the peak RSS grew by {grew:.0f} MiB"
+
+
+def test_a_download_its_first_client_leaves_is_finished_and_stored(proxy: Server, upstream) -> None:
+    """The first client is fed from memory; when it hangs up, the download goes on for the
+    store (and for anyone who joined), and the upstream is not asked again."""
+    front, _big = upstream
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    page = httpx.get(f"{proxy.simple_url}left-behind/", headers=accept).json()
+    url = httpx.URL(f"{proxy.simple_url}left-behind/").join(page["files"][0]["url"])
+    expected = page["files"][0]["hashes"]["sha256"]
+    with httpx.stream("GET", url, timeout=60) as r:
+        assert r.status_code == 200
+        next(r.iter_raw(2**20))  # a first piece, then the client hangs up
+
+    def outcomes() -> list[str]:
+        shown = proxy.cli("proxy-audit", "--project", "left-behind", "--json").stdout
+        return [json.loads(line)["outcome"] for line in shown.splitlines()]
+
+    deadline = time.monotonic() + 120  # bounded: the download itself takes well under a second
+    while "stored" not in outcomes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "stored" in outcomes()
+    again = httpx.get(url, timeout=60)
+    assert again.status_code == 200
+    assert hashlib.sha256(again.content).hexdigest() == expected
+    assert len([p for p in front.files_fetched() if "left_behind" in p]) == 1
 
 
 def _peak_rss_mb(server: Server) -> float:
