@@ -48,6 +48,7 @@ def test_a_token_for_every_project_reads_the_log_newest_first_in_pages(index):  
     assert _files(first) == ["six-4.whl", "attrs-3.whl"]
     rest = index.client.get(f"/_/proxy/audit?before={first['before']}", headers=auth).json()
     assert _files(rest) == ["six-2.whl", "idna-1.whl", "six-0.whl"]
+    assert rest["before"] is None  # not a full page: nothing older
     only_six = index.client.get("/_/proxy/audit?project=SIX", headers=auth).json()
     assert _files(only_six) == ["six-4.whl", "six-2.whl", "six-0.whl"]
 
@@ -93,6 +94,9 @@ def test_the_web_ui_shows_the_log_to_a_signed_in_token(index):  # noqa: ANN001
     only = page(index, "/proxy/audit?project=attrs")
     assert "attrs-3.whl" in only and "six-4.whl" not in only
     assert index.client.get("/proxy/audit?project=idna").status_code == 403
-    for before in ("99999999999999999999", "-1", "x"):  # the first page, never an error
-        assert "six-4.whl" in page(index, f"/proxy/audit?before={before}")
+    for before in ("99999999999999999999", "-1", "x"):  # a clear 400 page, never a 500
+        r = index.client.get(f"/proxy/audit?before={before}")
+        assert r.status_code == 400 and "before must be an integer" in r.text, before
     assert "six-4.whl" not in page(index, "/proxy/audit?before=2")
+    assert "Older entries" in page(index, "/proxy/audit?limit=1")
+    assert "Older entries" not in page(index, "/proxy/audit")

@@ -8,15 +8,19 @@ some projects reads their entries only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from packaging.utils import canonicalize_name
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pallet.auth.guard import authenticate, unauthorized
+from pallet.auth.tokens import Principal
 from pallet.core.problems import Problem
 from pallet.db import audit
 from pallet.db.models import ProxyAudit
@@ -24,6 +28,7 @@ from pallet.db.session import read_session
 from pallet.services import Services
 
 MAX_LIMIT = 1000
+PAGE = 100
 
 
 def entry(row: ProxyAudit) -> dict[str, Any]:
@@ -33,9 +38,41 @@ def entry(row: ProxyAudit) -> dict[str, Any]:
             "decision": row.decision, "outcome": row.outcome}  # fmt: skip
 
 
-def _int(raw: str | None, name: str, default: int | None, low: int, high: int) -> int | None:
+@dataclass(frozen=True)
+class Query:
+    """``?project=&limit=&before=``, as the JSON API and the web page take them."""
+
+    project: str | None
+    limit: int
+    before: int | None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> Query:
+        raw_project = params.get("project")
+        return cls(
+            canonicalize_name(raw_project) if raw_project else None,
+            _int(params, "limit", 1, MAX_LIMIT) or PAGE,
+            _int(params, "before", 1, 2**62),  # an id: within the database's BIGINT
+        )
+
+    def read(self, s: Session, principal: Principal) -> list[ProxyAudit]:
+        """The entries ``principal`` may read: 403 for a project its token does not cover, and
+        only its projects' entries for a token limited to some."""
+        if not principal.can_read(self.project):
+            raise Problem(403, "forbidden", "Not allowed",
+                          f"This token cannot read project {self.project!r}.")  # fmt: skip
+        return audit.recent(s, project=self.project, limit=self.limit, before=self.before,
+                            within=principal.projects)  # fmt: skip
+
+    def older(self, rows: list[ProxyAudit]) -> int | None:
+        """``before`` for the next page, when this one was full."""
+        return rows[-1].id if len(rows) == self.limit else None
+
+
+def _int(params: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    raw = params.get(name)
     if raw is None:
-        return default
+        return None
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise Problem(400, "invalid-parameter", "Invalid parameter",
                       f"{name} must be an integer from {low} to {high}.")  # fmt: skip
@@ -43,21 +80,13 @@ def _int(raw: str | None, name: str, default: int | None, low: int, high: int) -
 
 
 def _read(svc: Services, request: Request) -> dict[str, Any]:
-    raw_project = request.query_params.get("project")
-    project = canonicalize_name(raw_project) if raw_project else None
-    limit = _int(request.query_params.get("limit"), "limit", 100, 1, MAX_LIMIT)
-    before = _int(request.query_params.get("before"), "before", None, 1, 2**62)
+    query = Query.parse(request.query_params)
     with read_session(svc.engine) as s:
         principal = authenticate(svc, request, s)
         if principal is None:
             raise unauthorized("The proxy's audit log needs an API token.")
-        if not principal.can_read(project):
-            raise Problem(403, "forbidden", "Not allowed",
-                          f"This token cannot read project {project!r}.")  # fmt: skip
-        rows = audit.recent(s, project=project, limit=limit or 100, before=before,
-                            within=principal.projects)  # fmt: skip
-        entries = [entry(r) for r in rows]
-    return {"entries": entries, "before": entries[-1]["id"] if entries else None}
+        rows = query.read(s, principal)
+        return {"entries": [entry(r) for r in rows], "before": query.older(rows)}
 
 
 async def audit_log(request: Request) -> Response:

@@ -9,163 +9,44 @@ signed-out visitor nothing but the sign-in page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from packaging.utils import canonicalize_name
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pallet import __version__
 from pallet.auth.tokens import Principal, verify_token
 from pallet.connections import read_bounded
 from pallet.core.problems import Problem
-from pallet.db import audit
 from pallet.db.session import read_session
-from pallet.index import negotiate
-from pallet.index.cache import ETAG_SUFFIX, OFFERED
-from pallet.public_url import base_url
+from pallet.proxy.audit import Query
 from pallet.releases import set_yanked
-from pallet.services import Services
 from pallet.upload.v2 import actions
 from pallet.web import pages, render, signin
+from pallet.web.answers import (
+    Visitor,
+    cached_page,
+    current_visitor,
+    error,
+    html,
+    may_read,
+    to_signin,
+)
 
 MAX_FORM = 16 * 1024
-PROXY_AUDIT_PAGE = 100
-
-
-class _Visitor:
-    """Who is asking, and what the page needs to know about it."""
-
-    def __init__(self, svc: Services, request: Request, principal: Principal | None) -> None:
-        self.svc, self.request, self.principal = svc, request, principal
-        self.nonce = signin.csrf_nonce(request)
-
-    @property
-    def csrf(self) -> str:
-        return signin.csrf_token(self.svc.settings.secret_key, self.nonce)
-
-    def context(self, **values: Any) -> dict[str, Any]:
-        return {
-            "root": "/",
-            "base": base_url(self.request),
-            "principal": self.principal,
-            "csrf": self.csrf if self.principal else "",
-            "messages": [],
-            # A private index names not even its release to strangers (CVE lookups).
-            "version": "" if self.svc.settings.private else __version__,
-            **values,
-        }
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services
-
-
-async def _visitor(request: Request) -> _Visitor:
-    """Without a session cookie nobody is signed in: no database read, no thread hop."""
-    svc = _services(request)
-    if signin.COOKIE not in request.cookies:
-        return _Visitor(svc, request, None)
-
-    def load() -> Principal | None:
-        with read_session(svc.engine) as s:
-            return signin.principal(s, svc.settings.secret_key, request)
-
-    return _Visitor(svc, request, await run_in_threadpool(load))
-
-
-def _html(body: str | bytes, visitor: _Visitor | None, *, status: int = 200, etag: str | None = None,
-          private: bool = False) -> Response:  # fmt: skip
-    headers = dict(render.SECURITY_HEADERS)
-    headers["Cache-Control"] = render.PRIVATE_CACHE if private else render.PUBLIC_CACHE
-    if etag:
-        headers["ETag"] = etag
-    response = HTMLResponse(body, status_code=status, headers=headers)
-    if visitor is not None and (private or visitor.principal is not None):
-        signin.set_csrf(response, visitor.request, visitor.nonce)
-    return response
-
-
-def _not_modified(request: Request, etag: str, vary: str | None = None) -> Response | None:
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        headers = {"ETag": etag, **render.SECURITY_HEADERS}
-        if vary:
-            headers["Vary"] = vary
-        return Response(status_code=304, headers=headers)
-    return None
-
-
-def _send(request: Request, visitor: _Visitor, page: render.Page) -> Response:
-    """A shared page, compressed when the client takes it (as the simple pages are)."""
-    accepted = negotiate.codings(request.headers.get("accept-encoding"), OFFERED)
-    coding = next((c for c in accepted if c in page.encoded), None)
-    etag = page.etag if coding is None else f'{page.etag[:-1]}{ETAG_SUFFIX[coding]}"'
-    vary = "Accept-Encoding" if page.encoded else None
-    answer = _not_modified(request, etag, vary)
-    if answer is not None:
-        return answer
-    response = _html(page.encoded[coding] if coding else page.body, visitor, etag=etag)
-    if vary:
-        response.headers["Vary"] = vary
-    if coding:
-        response.headers["Content-Encoding"] = coding
-    return response
-
-
-def _error(visitor: _Visitor, status: int, title: str, detail: str) -> Response:
-    body = render.templates.get_template("error.html").render(
-        visitor.context(title=title, detail=detail)
-    )
-    return _html(body, visitor, status=status, private=True)
-
-
-def _to_signin(request: Request) -> Response:
-    target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-    return RedirectResponse(f"/signin?next={target}", 303, headers=render.SECURITY_HEADERS)
-
-
-def _may_read(visitor: _Visitor, project: str | None = None) -> bool:
-    """A public index shows everyone everything; a private one what the token may read."""
-    if not visitor.svc.settings.private:
-        return True
-    return visitor.principal is not None and visitor.principal.can_read(project)
-
-
-async def _cached_page(
-    request: Request, visitor: _Visitor, key: str, serial: int, build: Callable[[], str | None]
-) -> Response | None:
-    """A page built by ``build`` (in a worker thread), shared by signed-out visitors while
-    ``serial`` holds; None when ``build`` finds nothing."""
-    if visitor.principal is not None:
-        text = await run_in_threadpool(build)
-        return None if text is None else _html(text, visitor, private=True)
-    key = f"{base_url(request)}|{key}"  # the snippets name the URL the page was asked under
-    page = visitor.svc.web_pages.get(key, serial)
-    if page is None:
-
-        def build_page() -> render.Page | None:
-            text = build()
-            return None if text is None else render.Page.build(serial, text)
-
-        page = await visitor.svc.builds.run(("web", key, serial), build_page)
-        if page is None:
-            return None
-        visitor.svc.web_pages.put(key, page)
-    return _send(request, visitor, page)
 
 
 # --- pages ---------------------------------------------------------------------------------
 
 
 async def home(request: Request) -> Response:
-    visitor = await _visitor(request)
-    if not _may_read(visitor):
-        return _to_signin(request)
+    visitor = await current_visitor(request)
+    if not may_read(visitor):
+        return to_signin(request)
     svc = visitor.svc
     serial = await svc.lookup.index_serial_async()
 
@@ -174,13 +55,13 @@ async def home(request: Request) -> Response:
             data = pages.home(s, visitor.principal)
         return render.templates.get_template("home.html").render(visitor.context(home=data))
 
-    response = await _cached_page(request, visitor, "home", serial, build)
+    response = await cached_page(request, visitor, "home", serial, build)
     assert response is not None
     return response
 
 
 async def project_page(request: Request) -> Response:
-    visitor = await _visitor(request)
+    visitor = await current_visitor(request)
     raw = request.path_params["project"]
     normalized = canonicalize_name(raw)
     version = request.path_params.get("version")
@@ -188,13 +69,13 @@ async def project_page(request: Request) -> Response:
         return RedirectResponse(
             f"/project/{normalized}/" + (f"{quote(version)}/" if version else ""), 301
         )
-    if not _may_read(visitor, normalized):
+    if not may_read(visitor, normalized):
         if visitor.principal is None:
-            return _to_signin(request)
-        return _error(visitor, 403, "Not allowed", f"This token cannot read {normalized!r}.")
+            return to_signin(request)
+        return error(visitor, 403, "Not allowed", f"This token cannot read {normalized!r}.")
     svc = visitor.svc
     row = await svc.lookup.project_async(normalized)
-    missing = _error(visitor, 404, "Not found", f"No project {normalized!r} here.")
+    missing = error(visitor, 404, "Not found", f"No project {normalized!r} here.")
     if row is None:
         return missing
     can_upload = visitor.principal is not None and visitor.principal.can_upload(normalized)
@@ -211,7 +92,7 @@ async def project_page(request: Request) -> Response:
             visitor.context(view=view, readme=readme, urls=_urls(view.info), can_upload=can_upload)
         )
 
-    response = await _cached_page(
+    response = await cached_page(
         request,
         visitor,
         f"project/{normalized}/{version or ''}",
@@ -230,9 +111,9 @@ def _urls(info: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 async def search_page(request: Request) -> Response:
-    visitor = await _visitor(request)
-    if not _may_read(visitor):
-        return _to_signin(request)
+    visitor = await current_visitor(request)
+    if not may_read(visitor):
+        return to_signin(request)
     query = request.query_params.get("q", "")[:200]
     svc = visitor.svc
     from pallet.index.search import search
@@ -248,17 +129,17 @@ async def search_page(request: Request) -> Response:
     body = render.templates.get_template("search.html").render(
         visitor.context(query=query, hits=hits)
     )
-    return _html(body, visitor, private=visitor.principal is not None)
+    return html(body, visitor, private=visitor.principal is not None)
 
 
 async def signin_page(request: Request) -> Response:
-    visitor = await _visitor(request)
+    visitor = await current_visitor(request)
     svc = visitor.svc
     if request.method == "GET":
         return _signin_form(visitor, request.query_params.get("next", "/"))
     form = await _form(request)
     if not signin.csrf_ok(svc.settings.secret_key, request, form.get("csrf")):
-        return _error(visitor, 403, "Form expired", "Reload the page and try again.")
+        return error(visitor, 403, "Form expired", "Reload the page and try again.")
     token = str(form.get("token") or "").strip()
 
     def check() -> Principal | None:
@@ -278,13 +159,11 @@ async def signin_page(request: Request) -> Response:
     return response
 
 
-def _signin_form(
-    visitor: _Visitor, next_url: str, message: str = "", status: int = 200
-) -> Response:
+def _signin_form(visitor: Visitor, next_url: str, message: str = "", status: int = 200) -> Response:
     context = visitor.context(next=_local(next_url), messages=[message] if message else [])
     context["csrf"] = visitor.csrf
     body = render.templates.get_template("signin.html").render(context)
-    return _html(body, visitor, status=status, private=True)
+    return html(body, visitor, status=status, private=True)
 
 
 def _local(url: str) -> str:
@@ -296,10 +175,10 @@ def _local(url: str) -> str:
 
 
 async def signout(request: Request) -> Response:
-    visitor = await _visitor(request)
+    visitor = await current_visitor(request)
     form = await _form(request)
     if not signin.csrf_ok(visitor.svc.settings.secret_key, request, form.get("csrf")):
-        return _error(visitor, 403, "Form expired", "Reload the page and try again.")
+        return error(visitor, 403, "Form expired", "Reload the page and try again.")
     response = RedirectResponse("/", 303, headers=render.SECURITY_HEADERS)
     signin.close_session(response)
     return response
@@ -316,21 +195,21 @@ async def _form(request: Request) -> dict[str, Any]:
     return {k: v[0] for k, v in fields.items()}
 
 
-async def _signed_in_form(request: Request) -> tuple[_Visitor, dict[str, Any]] | Response:
+async def _signed_in_form(request: Request) -> tuple[Visitor, dict[str, Any]] | Response:
     """The visitor and the form of a state-changing POST, or the answer that refuses it."""
-    visitor = await _visitor(request)
+    visitor = await current_visitor(request)
     form = await _form(request)
     if visitor.principal is None:
-        return _to_signin(request)
+        return to_signin(request)
     if not signin.csrf_ok(visitor.svc.settings.secret_key, request, form.get("csrf")):
-        return _error(visitor, 403, "Form expired", "Reload the page and try again.")
+        return error(visitor, 403, "Form expired", "Reload the page and try again.")
     return visitor, form
 
 
 async def sessions_page(request: Request) -> Response:
-    visitor = await _visitor(request)
+    visitor = await current_visitor(request)
     if visitor.principal is None:
-        return _to_signin(request)
+        return to_signin(request)
     svc, principal = visitor.svc, visitor.principal
 
     def load() -> list:
@@ -339,36 +218,29 @@ async def sessions_page(request: Request) -> Response:
 
     staged = [s for s in await run_in_threadpool(load) if principal.can_upload(s.project)]
     body = render.templates.get_template("sessions.html").render(visitor.context(sessions=staged))
-    return _html(body, visitor, private=True)
+    return html(body, visitor, private=True)
 
 
 async def proxy_audit_page(request: Request) -> Response:
-    """The upstream proxy's audit log, for a signed-in token: the whole of it, or the entries
-    of the projects a limited token covers (as ``/_/proxy/audit`` answers it)."""
-    visitor = await _visitor(request)
+    """The upstream proxy's audit log for a signed-in token, as ``/_/proxy/audit`` answers it."""
+    visitor = await current_visitor(request)
     if visitor.principal is None:
-        return _to_signin(request)
+        return to_signin(request)
     svc, principal = visitor.svc, visitor.principal
-    raw = request.query_params.get("project") or None
-    project = canonicalize_name(raw) if raw else None
-    before_raw = request.query_params.get("before", "")
-    # An id, or the first page: never a number the database's BIGINT cannot hold.
-    valid = before_raw.isascii() and before_raw.isdigit() and len(before_raw) <= 18
-    before = int(before_raw) if valid else None
-    if project is not None and not principal.can_read(project):
-        return _error(visitor, 403, "Not allowed", f"This token cannot read {project!r}.")
 
-    def load() -> list:
+    def load() -> tuple[Query, list]:
+        query = Query.parse(request.query_params)
         with read_session(svc.engine) as s:
-            return audit.recent(s, project=project, limit=PROXY_AUDIT_PAGE, before=before,
-                                within=principal.projects)  # fmt: skip
+            return query, query.read(s, principal)
 
-    entries = await run_in_threadpool(load)
-    older = entries[-1].id if len(entries) == PROXY_AUDIT_PAGE else None
+    try:
+        query, entries = await run_in_threadpool(load)
+    except Problem as exc:
+        return error(visitor, exc.status, exc.title, exc.detail)
     body = render.templates.get_template("proxy_audit.html").render(
-        visitor.context(entries=entries, project=project, older=older)
+        visitor.context(entries=entries, project=query.project, older=query.older(entries))
     )
-    return _html(body, visitor, private=True)
+    return html(body, visitor, private=True)
 
 
 async def session_action(request: Request) -> Response:
@@ -386,9 +258,9 @@ async def session_action(request: Request) -> Response:
         elif action == "cancel":
             await actions.cancel(visitor.svc, visitor.principal, sid)
         else:
-            return _error(visitor, 404, "Not found", f"No action {action!r}.")
+            return error(visitor, 404, "Not found", f"No action {action!r}.")
     except Problem as exc:
-        return _error(visitor, exc.status, exc.title, exc.detail)
+        return error(visitor, exc.status, exc.title, exc.detail)
     return RedirectResponse("/sessions", 303, headers=render.SECURITY_HEADERS)
 
 
@@ -401,7 +273,7 @@ async def yank_action(request: Request) -> Response:
     version = request.path_params["version"]
     assert visitor.principal is not None
     if not visitor.principal.can_upload(normalized):
-        return _error(visitor, 403, "Not allowed", f"This token cannot manage {normalized!r}.")
+        return error(visitor, 403, "Not allowed", f"This token cannot manage {normalized!r}.")
     yank = form.get("action") != "unyank"
     reason = str(form.get("reason") or "").strip()[:500] or None
     try:
@@ -409,7 +281,7 @@ async def yank_action(request: Request) -> Response:
             lambda: set_yanked(visitor.svc.engine, normalized, version, yanked=yank, reason=reason)
         )
     except Problem as exc:
-        return _error(visitor, exc.status, exc.title, exc.detail)
+        return error(visitor, exc.status, exc.title, exc.detail)
     return RedirectResponse(
         f"/project/{normalized}/{quote(version)}/", 303, headers=render.SECURITY_HEADERS
     )
