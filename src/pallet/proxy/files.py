@@ -284,9 +284,7 @@ class Downloads:
                 return f"the upstream answered {r.status_code}"
             # Unbuffered: each chunk goes straight to the kernel, where readers see it.
             with open(download.spool, "wb", buffering=0) as out:
-                for chunk in r.iter_raw():  # as received: no re-chunking, no decoding
-                    if not chunk:
-                        continue
+                for chunk in self.client.body(r):
                     written += len(chunk)
                     if wanted.size is not None and written > wanted.size:
                         return f"more bytes than the {wanted.size} the page listed"
