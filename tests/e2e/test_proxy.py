@@ -160,6 +160,9 @@ def test_pages_pass_upstream_data_through(proxy: Server, upstream) -> None:
                     "core-metadata"):  # fmt: skip
             assert mine[key] == upstream_file[key], key
         assert mine["url"].startswith("../../files/" + upstream_file["hashes"]["sha256"])
+    # Served, and stored, but not listed: the list would tell anyone what this index installs.
+    listed = httpx.get(proxy.simple_url, headers=accept).json()["projects"]
+    assert "idna" not in {p["name"] for p in listed}
 
 
 def test_files_are_stored_by_hash_and_served_from_the_store(proxy: Server, upstream) -> None:

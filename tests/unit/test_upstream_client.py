@@ -192,3 +192,11 @@ def test_a_body_cut_short_or_stalled_is_an_upstream_error(upstream: Upstream) ->
     assert received == BIG[: 3 * 2**20]  # every byte sent, in order, then the error
     with pytest.raises(UpstreamError, match="up: ReadTimeout"):
         fetch(client(upstream_timeout=0.5), upstream, "stall")
+
+
+def test_a_body_that_drips_is_cut(upstream: Upstream) -> None:
+    """50 one-byte chunks, the clock a second later at each look: far below the least rate
+    once twice the timeout has passed, and whole when the timeout is long."""
+    with pytest.raises(UpstreamError, match="slower than 16 KiB/s"):
+        fetch(client(upstream_timeout=2), upstream, "drip")
+    assert fetch(client(upstream_timeout=1000), upstream, "drip") == b"x" * 50

@@ -34,6 +34,11 @@ READ_SIZE = 512 * 1024
 #: connection directly (``Client.body``); a smaller one goes through httpx, which keeps the
 #: connection for the next request.
 DIRECT_BODY = 2**20
+#: Once twice the upstream timeout has passed, a body must have come at this average rate (bytes
+#: per second) or better. Each read has its timeout, but an upstream that drips a byte now and
+#: then would otherwise hold a download, and the clients waiting for it, for ever. Far below
+#: any real link, and an average, so a pause in a fast download does not trip it.
+MIN_BODY_RATE = 16 * 1024
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -163,7 +168,18 @@ class Client:
             return Answer(r.status_code, r.headers, bytes(body), str(r.url))
 
     def body(self, response: httpx.Response) -> Iterator[bytes]:
-        """The bytes of a response from ``stream()`` as received: no decoding, no re-chunking.
+        """The bytes of a response from ``stream()`` as received (no decoding, no re-chunking),
+        cut when they come slower than ``MIN_BODY_RATE``."""
+        started, received = self.clock(), 0
+        for chunk in self._received(response):
+            received += len(chunk)
+            elapsed = self.clock() - started
+            if elapsed > self.page_deadline and received < MIN_BODY_RATE * elapsed:
+                raise UpstreamError(f"a body slower than {MIN_BODY_RATE // 1024} KiB/s")
+            yield chunk
+
+    def _received(self, response: httpx.Response) -> Iterator[bytes]:
+        """The body's pieces as they come off the connection.
 
         On their way up through h11 and httpcore, received bytes are copied four times (into
         h11's buffer, twice out of it, into ``bytes``), about a fifth of the proxy's CPU on a
