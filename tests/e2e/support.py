@@ -284,11 +284,14 @@ def start_server(
     database_url: str | None = None,
     private: bool = False,
     extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
-    """Start ``pallet serve``, wait for ``/_/health`` and mint an upload token with the CLI."""
+    """Start ``pallet serve``, wait for ``/_/health`` and mint an upload token with the CLI.
+    Its environment has no ``PALLET_*`` but ``extra_env``'s."""
     base.mkdir(parents=True, exist_ok=True)
     data_dir = base / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PALLET_")}
+    env.update(extra_env or {})
     for attempt in range(3):
         port = free_port()
         log_path = base / f"serve-{attempt}.log"
@@ -359,10 +362,17 @@ class ServerFactory:
     database: PostgresDatabases | None
     started: list[Server] = field(default_factory=list)
 
-    def __call__(self, *, private: bool = False, extra_args: tuple[str, ...] = ()) -> Server:
+    def __call__(
+        self,
+        *,
+        private: bool = False,
+        extra_args: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> Server:
         url = self.database.create() if self.database else None
         base = self.base / f"server{len(self.started)}"
-        server = start_server(base, database_url=url, private=private, extra_args=extra_args)
+        server = start_server(base, database_url=url, private=private, extra_args=extra_args,
+                              extra_env=extra_env)  # fmt: skip
         self.started.append(server)
         return server
 

@@ -207,6 +207,46 @@ def test_a_file_that_does_not_match_its_listing_is_never_stored(
     assert good.status_code == 200 and hashlib.sha256(good.content).hexdigest() == sha
 
 
+def test_an_upstream_that_needs_a_token_gets_it_and_no_log_shows_it(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """A private upstream, read with a token from the environment, through a failing page and a
+    corrupt file: the token works, and neither the log, the audit log nor any URL holds it."""
+    private = server_factory(private=True)
+    wheel = make_wheel(tmp_path, "corp-lib", "1.0", files={"corp_lib/data.bin": os.urandom(300_000)},
+                       compression=zipfile.ZIP_STORED)  # fmt: skip
+    _import(private, wheel)
+    token = private.create_token("--scope", "read", "--description", "proxy")
+    front = FaultyUpstream(private.url)
+    try:
+        assert httpx.get(f"{front.url}/simple/corp-lib/").status_code == 401  # needs the token
+        proxy = server_factory(
+            extra_args=("--upstream", f"corp={front.url}/simple/", "--upstream-page-ttl", "0",
+                        "--upstream-retry-after", "0", "--upstream-stale-while-revalidate", "0"),
+            extra_env={"PALLET_UPSTREAM_CORP_TOKEN": token},
+        )  # fmt: skip
+        accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+        page = httpx.get(f"{proxy.simple_url}corp-lib/", headers=accept)
+        assert page.status_code == 200, page.text
+        url = httpx.URL(f"{proxy.simple_url}corp-lib/").join(page.json()["files"][0]["url"])
+        front.fault = "corrupt"
+        try:
+            with pytest.raises(httpx.HTTPError):
+                httpx.get(url).raise_for_status()
+            front.fault = "503"
+            assert "warning" in httpx.get(f"{proxy.simple_url}corp-lib/").headers
+        finally:
+            front.fault = None
+        assert httpx.get(url).status_code == 200
+        audit = proxy.cli("proxy-audit", "--json")
+        assert "refused" in audit.stdout and "stored" in audit.stdout
+        assert "corp" in proxy.log(None)  # the failures were logged, naming the upstream
+        for seen in (proxy.log(None), audit.stdout, audit.stderr, *front.paths):
+            assert token not in seen
+    finally:
+        front.close()
+
+
 def _server_behind(front: FaultyUpstream) -> Server:
     from tests.e2e.support import RUNNING
 
