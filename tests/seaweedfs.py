@@ -123,6 +123,11 @@ def start_seaweedfs(base: Path, timeout: float = 60) -> SeaweedFS:
         f"-volume.port={ports['volume']}",
         f"-filer.port={ports['filer']}",
         f"-admin.port={ports['admin']}",
+        # Every bucket is a collection with a volume of its own, and a test process makes a
+        # bucket per test. Left to itself, weed caps volumes by the disk's free space (42 with
+        # 44 GiB free), so a worker that ran many S3 tests got "no writable volumes". Volumes
+        # grow as written (128 MB at most in mini), so a high cap costs nothing up front.
+        "-volume.max=2000",
     ]
     log = base / "weed.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
