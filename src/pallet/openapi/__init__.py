@@ -25,13 +25,12 @@ from pallet import __version__
 from pallet.auth.guard import require_reader
 from pallet.core.problems import PROBLEM_MEDIA_TYPE, TYPE_PREFIX
 from pallet.core.upload2 import API_VERSION, MEDIA_TYPE
-from pallet.openapi import namespaces, proxy, trusted_publishing
+from pallet.openapi import namespaces, proxy, trusted_publishing, upload2
 from pallet.openapi.paths import (
     direct_paths,
     legacy_paths,
     read_paths,
     signed_put,
-    upload2_paths,
 )
 from pallet.openapi.schemas import (
     HEADERS,
@@ -51,7 +50,7 @@ def document(upload_root: str = "/upload/2.0/") -> dict[str, Any]:
     """The OpenAPI document for an app whose Upload 2.0 root is ``upload_root`` (no
     ``servers``: the endpoint adds the base URL of the request). Cached: do not mutate."""
     paths: dict[str, Schema] = {}
-    paths.update(upload2_paths(upload_root))
+    paths.update(upload2.paths(upload_root))
     paths.update(direct_paths())
     paths["/_/blobs/{key}"] = signed_put()
     paths.update(legacy_paths())
@@ -90,6 +89,7 @@ def document(upload_root: str = "/upload/2.0/") -> dict[str, Any]:
         "components": {
             "schemas": {
                 **SCHEMAS,
+                **upload2.SCHEMAS,
                 **trusted_publishing.SCHEMAS,
                 **namespaces.SCHEMAS,
                 **proxy.SCHEMAS,

@@ -3,7 +3,7 @@ and the ``namespaces`` member it adds to a PEP 691 project page."""
 
 from __future__ import annotations
 
-from pallet.openapi.paths import READ_AUTH
+from pallet.openapi.operations import READ_AUTH
 from pallet.openapi.schemas import Schema, ref, string
 
 SCHEMAS: dict[str, Schema] = {

@@ -29,7 +29,7 @@ def string(description: str = "", **kw: Any) -> Schema:
     return out
 
 
-def _object(properties: dict[str, Schema], required: tuple[str, ...] = (), **kw: Any) -> Schema:
+def object_of(properties: dict[str, Schema], required: tuple[str, ...] = (), **kw: Any) -> Schema:
     out: Schema = {"type": "object", "properties": properties, **kw}
     if required:
         out["required"] = list(required)
@@ -42,13 +42,13 @@ URL = string(format="uri")
 
 # --- schemas ---------------------------------------------------------------------------------
 
-_META = _object(
+_META = object_of(
     {"api-version": string("MAJOR.MINOR; the major must be 2.", pattern=r"^2\.[0-9]+$")},
     ("api-version",),
     description="PEP 694 `meta`; index-specific keys start with `_`.",
 )
 
-_PROBLEM = _object(
+_PROBLEM = object_of(
     {
         "type": string(f"A stable URI `{TYPE_PREFIX}<slug>` to switch on.", format="uri"),
         "title": string("Short, human-readable summary of the problem kind."),
@@ -67,172 +67,7 @@ _UPLOAD2_PROBLEM = {
     "description": "An Upload 2.0 problem always carries `meta` and `errors` (PEP 694).",
 }
 
-_SESSION_STATUS = {"enum": ["open", "processing", "published", "error", "canceled"]}
-_FILE_STATUS = {"enum": ["pending", "processing", "completed", "error", "canceled"]}
-
-_SESSION = _object(
-    {
-        "meta": ref("Meta"),
-        "links": _object(
-            {k: URL for k in ("session", "upload", "publish", "extend", "stage")},
-            ("session", "upload", "publish"),
-        ),
-        "mechanisms": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-        "session-token": string("Builds the stage URL; 192 random bits."),
-        "expires-at": RFC3339,
-        "status": _SESSION_STATUS,
-        "files": {"type": "object", "additionalProperties": ref("FileEntry")},
-        "notices": {"type": "array", "items": {"type": "string"}},
-    },
-    ("meta", "links", "mechanisms", "expires-at", "status", "files"),
-)
-
-_FILE_ENTRY = _object(
-    {
-        "status": {"enum": ["pending", "processing", "completed", "error"]},
-        "link": URL,
-        "notices": {"type": "array", "items": {"type": "string"}},
-    },
-    ("status", "link"),
-)
-
-_HTTP_POST_BYTES = _object(
-    {
-        "identifier": {"const": "http-post-bytes"},
-        "file_url": URL,
-        "attestations_url": URL,
-    },
-    ("identifier", "file_url", "attestations_url"),
-)
-
-_PRESIGNED_PUT = _object(
-    {
-        "identifier": {"const": "vnd-pallet-presigned-put"},
-        "method": {"const": "PUT"},
-        "url": URL,
-        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-        "expires-at": RFC3339,
-    },
-    ("identifier",),
-)
-
-_MULTIPART = _object(
-    {
-        "identifier": {"const": "vnd-pallet-s3multipart-presigned"},
-        "upload-id": {"type": ["string", "null"]},
-        "part-size": {"type": ["integer", "null"]},
-        "parts_url": URL,
-        "parts": {
-            "type": "array",
-            "items": _object(
-                {
-                    "part-number": {"type": "integer", "minimum": 1},
-                    "size": {"type": "integer"},
-                    "url": URL,
-                },
-                ("part-number", "size", "url"),
-            ),
-        },
-        "expires-at": RFC3339,
-    },
-    ("identifier", "parts_url"),
-)
-
-_FILE_SESSION = _object(
-    {
-        "meta": ref("Meta"),
-        "links": _object(
-            {k: URL for k in ("file-upload-session", "complete", "extend")},
-            ("file-upload-session", "complete"),
-        ),
-        "status": _FILE_STATUS,
-        "expires-at": RFC3339,
-        "mechanism": {
-            "description": "`identifier` plus what the mechanism needs to move the bytes.",
-            "anyOf": [
-                ref("HttpPostBytes"),
-                ref("PresignedPut"),
-                ref("S3MultipartPresigned"),
-                _object({"identifier": {"type": "string"}}, ("identifier",)),
-            ],
-        },
-    },
-    ("meta", "links", "status", "expires-at", "mechanism"),
-)
-
-_CREATE_SESSION = _object(
-    {
-        "meta": ref("Meta"),
-        "name": string("A valid project name; normalized by the server."),
-        "version": string("A PEP 440 version."),
-    },
-    ("meta", "name", "version"),
-)
-
-_CREATE_FILE = _object(
-    {
-        "meta": ref("Meta"),
-        "filename": string("A wheel or sdist filename of this session's name and version."),
-        "size": {"type": "integer", "minimum": 1},
-        "hashes": {
-            "type": "object",
-            "description": "hashlib name -> lowercase hex digest; at least one secure algorithm.",
-            "additionalProperties": string(pattern="^[0-9a-f]+$"),
-            "minProperties": 1,
-        },
-        "mechanism": string("One of the session's `mechanisms`."),
-    },
-    ("meta", "filename", "size", "hashes", "mechanism"),
-)
-
-_EXTEND = _object(
-    {
-        "meta": ref("Meta"),
-        "extend-for": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Seconds wanted; a hint, granted up to the index's cap.",
-        },
-    },
-    ("meta", "extend-for"),
-)
-
-_ACTION = _object({"meta": ref("Meta")}, ("meta",))
-
-_ATTESTATIONS = {
-    "type": "array",
-    "description": "PEP 740 attestation objects (version 1, one in-toto subject: this file).",
-    "items": _object(
-        {
-            "version": {"const": 1},
-            "verification_material": {"type": "object"},
-            "envelope": {"type": "object"},
-        },
-        ("version",),
-    ),
-}
-
-_PART_ETAGS = {
-    "type": "array",
-    "items": _object(
-        {"part-number": {"type": "integer", "minimum": 1}, "etag": {"type": "string"}},
-        ("part-number", "etag"),
-    ),
-}
-
-_STORED_PARTS = {
-    "type": "array",
-    "items": _object(
-        {
-            "part-number": {"type": "integer"},
-            "etag": {"type": "string"},
-            "size": {"type": "integer"},
-        },
-        ("part-number", "etag", "size"),
-    ),
-}
-
-_UPLOAD_API = _object(
+_UPLOAD_API = object_of(
     {
         "meta": ref("Meta"),
         "upload-2.0": URL,
@@ -243,7 +78,7 @@ _UPLOAD_API = _object(
     ("meta", "upload-2.0", "legacy", "simple", "mechanisms"),
 )
 
-_HEALTH = _object(
+_HEALTH = object_of(
     {
         "status": {"enum": ["ok"]},
         "replica": string("This replica's id (--replica-id); absent on a private index."),
@@ -252,7 +87,7 @@ _HEALTH = _object(
     ("status",),
 )
 
-_READY = _object(
+_READY = object_of(
     {
         "status": {"enum": ["ready", "not ready"]},
         "checks": {
@@ -312,7 +147,7 @@ def _upload_form(extra: dict[str, Schema], required: tuple[str, ...]) -> Schema:
     properties.update({f: string() for f in _METADATA_FIELDS})
     properties.update({f: {"type": "array", "items": {"type": "string"}} for f in _REPEATED_FIELDS})
     properties.update(extra)
-    return _object(properties, (":action", "name", "version", "filetype", *required))
+    return object_of(properties, (":action", "name", "version", "filetype", *required))
 
 
 _LEGACY_FORM = _upload_form(
@@ -330,11 +165,11 @@ _DIRECT_FORM = _upload_form(
     {"filename": string("The distribution's filename.")}, ("filename", "sha256_digest")
 )
 
-_LEGACY_UPLOADED = _object(
+_LEGACY_UPLOADED = object_of(
     {"filename": string(), "sha256": string(pattern=HEX64), "created": {"type": "boolean"}},
     ("filename",),
 )
-_DIRECT_RESERVED = _object(
+_DIRECT_RESERVED = object_of(
     {
         "upload_url": {
             "type": ["string", "null"],
@@ -344,22 +179,22 @@ _DIRECT_RESERVED = _object(
     },
     ("upload_url", "upload_headers"),
 )
-_DIRECT_ALREADY = _object(
+_DIRECT_ALREADY = object_of(
     {"filename": string(), "status": {"const": "already uploaded"}}, ("filename", "status")
 )
-_DIRECT_FINALIZED = _object({"filename": string(), "created": {"type": "boolean"}}, ("filename",))
+_DIRECT_FINALIZED = object_of({"filename": string(), "created": {"type": "boolean"}}, ("filename",))
 
-_SIMPLE_META = _object(
+_SIMPLE_META = object_of(
     {"api-version": string(), "_last-serial": {"type": "integer"}}, ("api-version",)
 )
-_SIMPLE_LIST = _object(
+_SIMPLE_LIST = object_of(
     {
         "meta": ref("SimpleMeta"),
-        "projects": {"type": "array", "items": _object({"name": string()}, ("name",))},
+        "projects": {"type": "array", "items": object_of({"name": string()}, ("name",))},
     },
     ("meta", "projects"),
 )
-_SIMPLE_FILE = _object(
+_SIMPLE_FILE = object_of(
     {
         "filename": string(),
         "url": string(format="uri-reference"),
@@ -374,7 +209,7 @@ _SIMPLE_FILE = _object(
     },
     ("filename", "url", "hashes"),
 )
-_SIMPLE_PROJECT = _object(
+_SIMPLE_PROJECT = object_of(
     {
         "meta": ref("SimpleMeta"),
         "name": string(),
@@ -384,7 +219,7 @@ _SIMPLE_PROJECT = _object(
     },
     ("meta", "name", "files"),
 )
-_PYPI_JSON = _object(
+_PYPI_JSON = object_of(
     {
         "info": {"type": "object"},
         "last_serial": {"type": "integer"},
@@ -398,22 +233,9 @@ _PYPI_JSON = _object(
 
 SCHEMAS: dict[str, Schema] = {
     "Meta": _META,
-    "ProblemError": _object({"source": string(), "message": string()}, ("source", "message")),
+    "ProblemError": object_of({"source": string(), "message": string()}, ("source", "message")),
     "Problem": _PROBLEM,
     "Upload2Problem": _UPLOAD2_PROBLEM,
-    "CreateSessionRequest": _CREATE_SESSION,
-    "CreateFileRequest": _CREATE_FILE,
-    "ExtendRequest": _EXTEND,
-    "ActionRequest": _ACTION,
-    "Session": _SESSION,
-    "FileEntry": _FILE_ENTRY,
-    "FileSession": _FILE_SESSION,
-    "HttpPostBytes": _HTTP_POST_BYTES,
-    "PresignedPut": _PRESIGNED_PUT,
-    "S3MultipartPresigned": _MULTIPART,
-    "Attestations": _ATTESTATIONS,
-    "PartEtags": _PART_ETAGS,
-    "StoredParts": _STORED_PARTS,
     "UploadApi": _UPLOAD_API,
     "Health": _HEALTH,
     "Ready": _READY,
