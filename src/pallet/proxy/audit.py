@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidName, canonicalize_name
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -50,7 +50,7 @@ class Query:
     def parse(cls, params: Mapping[str, str]) -> Query:
         raw_project = params.get("project")
         return cls(
-            canonicalize_name(raw_project) if raw_project else None,
+            _project(raw_project) if raw_project else None,
             _int(params, "limit", 1, MAX_LIMIT) or PAGE,
             _int(params, "before", 1, 2**62),  # an id: within the database's BIGINT
         )
@@ -67,6 +67,14 @@ class Query:
     def older(self, rows: list[ProxyAudit]) -> int | None:
         """``before`` for the next page, when this one was full."""
         return rows[-1].id if len(rows) == self.limit else None
+
+
+def _project(raw: str) -> str:
+    try:
+        return canonicalize_name(raw, validate=True)
+    except InvalidName:
+        raise Problem(400, "invalid-parameter", "Invalid parameter",
+                      "project must be a project name (PEP 508).") from None  # fmt: skip
 
 
 def _int(params: Mapping[str, str], name: str, low: int, high: int) -> int | None:
