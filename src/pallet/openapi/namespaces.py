@@ -3,8 +3,8 @@ and the ``namespaces`` member it adds to a PEP 691 project page."""
 
 from __future__ import annotations
 
-from pallet.openapi.operations import READ_AUTH
-from pallet.openapi.schemas import Schema, ref, string
+from pallet.openapi.operations import READ_AUTH, json_response, operation, problems
+from pallet.openapi.schemas import Schema, string
 
 SCHEMAS: dict[str, Schema] = {
     "NamespaceList": {
@@ -48,20 +48,9 @@ SCHEMAS: dict[str, Schema] = {
 
 
 def _get(op_id: str, summary: str, schema: str, statuses: dict[str, Schema]) -> Schema:
-    ok = {"description": summary, "content": {"application/json": {"schema": ref(schema)}}}
-    return {
-        "get": {
-            "operationId": op_id,
-            "summary": summary,
-            "tags": ["namespaces"],
-            "security": READ_AUTH,
-            "responses": {
-                "200": ok,
-                **statuses,
-                "4XX": {"$ref": "#/components/responses/Problem"},
-            },
-        }
-    }
+    ok = json_response("application/json", schema, summary)
+    responses = {"200": ok, **statuses, **problems(())}
+    return {"get": operation(op_id, summary, "namespaces", responses, security=READ_AUTH)}
 
 
 def paths() -> dict[str, Schema]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pallet.openapi.operations import UPLOAD_AUTH, json_response, operation, problems
 from pallet.openapi.schemas import Schema, ref, string
 
 _ENTRY: Schema = {
@@ -41,27 +42,18 @@ def _query(name: str, description: str, schema: Schema) -> Schema:
 
 
 def paths() -> dict[str, Schema]:
-    body = {"application/json": {"schema": ref("ProxyAudit")}}
-    ok = {"description": "Newest first.", "content": body}
-    return {
-        "/_/proxy/audit": {
-            "get": {
-                "operationId": "proxyAudit",
-                "summary": "The upstream proxy's audit log: what was fetched from where, and why",
-                "description": "Always needs a token (it lists what this index's users depend "
-                "on); a token limited to some projects reads their entries only.",
-                "tags": ["proxy"],
-                "security": [{"bearer": []}, {"basic": []}],
-                "parameters": [
-                    _query("project", "One project.", string()),
-                    _query(
-                        "limit",
-                        "Entries (100).",
-                        {"type": "integer", "minimum": 1, "maximum": 1000},
-                    ),  # fmt: skip
-                    _query("before", "Only entries older than this id.", {"type": "integer"}),
-                ],
-                "responses": {"200": ok, "4XX": {"$ref": "#/components/responses/Problem"}},
-            }
-        }
-    }
+    audit = operation(
+        "proxyAudit",
+        "The upstream proxy's audit log: what was fetched from where, and why",
+        "proxy",
+        {"200": json_response("application/json", "ProxyAudit", "Newest first."), **problems(())},
+        security=UPLOAD_AUTH,  # a token always, public index or not
+        description="Always needs a token (it lists what this index's users depend on); a "
+        "token limited to some projects reads their entries only.",
+    )
+    audit["parameters"] = [
+        _query("project", "One project.", string()),
+        _query("limit", "Entries (100).", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        _query("before", "Only entries older than this id.", {"type": "integer"}),
+    ]
+    return {"/_/proxy/audit": {"get": audit}}
